@@ -1,0 +1,17 @@
+"""The one place where handoff is wired together. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from handoff.config import Settings
+from handoff.connectors.ports import CrmConnector, ErpConnector
+from handoff.engine.worker import Worker
+from handoff.flows.provisioning import ProvisioningController
+from handoff.store.db import Database
+
+
+def build_worker(settings: Settings, db: Database, crm: CrmConnector, erp: ErpConnector,
+                 owner: str | None = None) -> Worker:
+    controllers = {"opportunity": ProvisioningController(db, crm, erp, settings.release)}
+    return Worker(db, controllers, settings.retry, concurrency=settings.worker.concurrency,
+                  lease=settings.worker.lease, poll_seconds=settings.worker.poll_seconds,
+                  owner=owner)

@@ -1,0 +1,121 @@
+"""Configuration: one TOML file (systems, mappings, policy, schedules), environment
+overrides for scalars, secrets only from the environment.
+
+    HANDOFF_CONFIG            path of the TOML file (default: ./handoff.toml if present)
+    HANDOFF_DATABASE_URL      overrides [database] url
+    HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker] or [retry],
+                              e.g. HANDOFF_WORKER_CONCURRENCY=16
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from handoff.engine.retry import RetryPolicy
+from handoff.errors import ConfigError
+from handoff.policy.release_gates import GATES, ReleasePolicy
+from handoff.store.db import DEFAULT_URL
+
+SECTIONS = {"database", "worker", "retry", "policy", "systems"}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    concurrency: int = 8
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.05
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_URL
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    release: ReleasePolicy = field(default_factory=ReleasePolicy)
+    systems: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = "defaults"
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Settings:
+    path = path or _default_path(env)
+    raw = _read(path) if path else {}
+    unknown = set(raw) - SECTIONS
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(SECTIONS))}")
+    return Settings(
+        database_url=env.get("HANDOFF_DATABASE_URL")
+        or raw.get("database", {}).get("url", DEFAULT_URL),
+        worker=_section(WorkerSettings, raw.get("worker", {}), "worker", env),
+        retry=_section(RetryPolicy, raw.get("retry", {}), "retry", env),
+        release=_release(raw.get("policy", {}).get("release", {})),
+        systems=raw.get("systems", {}),
+        source=str(path) if path else "defaults",
+    )
+
+
+def _default_path(env: Mapping[str, str]) -> Path | None:
+    if "HANDOFF_CONFIG" in env:
+        return Path(env["HANDOFF_CONFIG"])
+    local = Path("handoff.toml")
+    return local if local.exists() else None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _section(kind: type, values: Mapping[str, Any], name: str, env: Mapping[str, str]) -> Any:
+    known = {f.name: f.type for f in fields(kind)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"[{name}]: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(known))}")
+    merged = dict(values)
+    for key in known:
+        override = env.get(f"HANDOFF_{name}_{key}".upper())
+        if override is not None:
+            merged[key] = override
+    try:
+        return kind(**{k: _coerce(v, known[k], f"[{name}] {k}") for k, v in merged.items()})
+    except TypeError as exc:
+        raise ConfigError(f"[{name}]: {exc}") from None
+
+
+def _coerce(value: Any, annotation: object, where: str) -> Any:
+    kind = {"int": int, "float": float, "str": str}.get(str(annotation), None)
+    if kind is None:
+        return value
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {kind.__name__}") from None
+
+
+def _release(values: Mapping[str, Any]) -> ReleasePolicy:
+    gates = tuple(values.get("gates", ReleasePolicy().gates))
+    unknown = [g for g in gates if g not in GATES]
+    if unknown:
+        raise ConfigError(f"[policy.release] gates: unknown gate(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(GATES)}")
+    return ReleasePolicy(
+        gates=gates,
+        legal_entities=frozenset(values.get("legal_entities", ())),
+        tax_jurisdictions=frozenset(values.get("tax_jurisdictions", ())),
+    )

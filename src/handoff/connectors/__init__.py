@@ -1,0 +1,1 @@
+"""System APIs: one package per system (client, mapping, errors, sandbox twin)."""

@@ -1,0 +1,88 @@
+"""In-memory CRM and ERP for unit and flow tests. They keep the same promises as the real
+connectors (idempotent upsert by external id) and pass the same contract tests; a script
+of errors lets a test make any call fail the way a real system would."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterable
+
+from handoff.connectors.ports import CrmStatusUpdate, UpsertResult
+from handoff.domain import Customer, Project
+from handoff.errors import HandoffError
+
+
+class ScriptedFaults:
+    """Errors to raise, in order, before calls succeed; `after_commit` ones raise after
+    the change is made (a lost response)."""
+
+    def __init__(self) -> None:
+        self._before: deque[HandoffError] = deque()
+        self._after: deque[HandoffError] = deque()
+        self._lock = threading.Lock()
+
+    def fail_next(self, errors: Iterable[HandoffError], *, after_commit: bool = False) -> None:
+        with self._lock:
+            (self._after if after_commit else self._before).extend(errors)
+
+    def before(self) -> None:
+        with self._lock:
+            error = self._before.popleft() if self._before else None
+        if error:
+            raise error
+
+    def after(self) -> None:
+        with self._lock:
+            error = self._after.popleft() if self._after else None
+        if error:
+            raise error
+
+
+class MemoryErp:
+    system = "memory-erp"
+
+    def __init__(self) -> None:
+        self.customers: dict[str, dict[str, object]] = {}
+        self.projects: dict[str, dict[str, object]] = {}
+        self.faults = ScriptedFaults()
+        self.calls = 0
+        self._ids = itertools.count(1000)
+        self._lock = threading.Lock()
+
+    def upsert_customer(self, external_id: str, customer: Customer) -> UpsertResult:
+        return self._upsert(self.customers, external_id, {"name": customer.name,
+                                                          "currency": customer.currency})
+
+    def upsert_project(self, project: Project, customer_target_id: str) -> UpsertResult:
+        return self._upsert(self.projects, project.external_id, {
+            "name": project.name, "parent": customer_target_id, "value": project.value})
+
+    def _upsert(self, table: dict[str, dict[str, object]], external_id: str,
+                fields: dict[str, object]) -> UpsertResult:
+        self.faults.before()
+        with self._lock:
+            self.calls += 1
+            created = external_id not in table
+            record = table.setdefault(external_id, {"id": str(next(self._ids))})
+            record.update(fields)
+        self.faults.after()
+        return UpsertResult(str(record["id"]), created)
+
+
+class MemoryCrm:
+    system = "memory-crm"
+
+    def __init__(self) -> None:
+        self.records: dict[str, CrmStatusUpdate] = {}
+        self.faults = ScriptedFaults()
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def write_back(self, update: CrmStatusUpdate) -> None:
+        self.faults.before()
+        with self._lock:
+            self.calls += 1
+            self.records[update.opportunity_id] = update
+        self.faults.after()

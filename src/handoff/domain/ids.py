@@ -1,0 +1,12 @@
+"""Deterministic external ids: the same business key always names the same target record,
+so a create repeated after a lost response finds what the first one made."""
+
+from __future__ import annotations
+
+
+def customer_external_id(account_id: str) -> str:
+    return f"HO-C-{account_id}"
+
+
+def project_external_id(opportunity_id: str) -> str:
+    return f"HO-P-{opportunity_id}"

@@ -1,0 +1,1 @@
+"""The control loop: inbox, canonical state, reconcile queue, retry decisions, workers."""

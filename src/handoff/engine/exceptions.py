@@ -1,0 +1,46 @@
+"""Parked, quarantined and dead-lettered keys: what a person looks at, and replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from handoff.engine import queue
+from handoff.store.db import Database
+from handoff.store.tables import exceptions as exc_table
+
+KINDS = ("parked", "quarantined", "dead_letter")
+
+
+def open_exception(conn: Connection, key: str, kind: str, error: BaseException,
+                   attempts: int, now: datetime) -> None:
+    conn.execute(sa.insert(exc_table).values(
+        business_key=key, kind=kind, error=type(error).__name__, message=str(error)[:4000],
+        field=getattr(error, "field", None), system=getattr(error, "system", None),
+        attempts=attempts, created_at=now))
+
+
+def open_exceptions(conn: Connection, kinds: Iterable[str] = KINDS) -> list[sa.Row]:
+    return list(conn.execute(
+        sa.select(exc_table)
+        .where(exc_table.c.kind.in_(list(kinds)), exc_table.c.resolved_at.is_(None))
+        .order_by(exc_table.c.id)))
+
+
+def replay(db: Database, now: datetime, kinds: Iterable[str] = KINDS,
+           keys: Iterable[str] | None = None) -> list[str]:
+    """Resolve open exceptions as "replayed" and put their keys back on the queue."""
+    with db.transaction() as conn:
+        where = [exc_table.c.kind.in_(list(kinds)), exc_table.c.resolved_at.is_(None)]
+        if keys is not None:
+            where.append(exc_table.c.business_key.in_(list(keys)))
+        replayed = sorted(set(conn.execute(sa.select(exc_table.c.business_key).where(*where))
+                              .scalars()))
+        conn.execute(sa.update(exc_table).where(*where)
+                     .values(resolved_at=now, resolution="replayed"))
+        for key in replayed:
+            queue.enqueue(conn, key, now)
+    return replayed

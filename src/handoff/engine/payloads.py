@@ -1,0 +1,154 @@
+"""The data of handoff's own CloudEvent types, to and from the canonical model.
+
+One codec both ways: intake validates with it, the store keeps what it writes, controllers
+read records back through it. A field that is wrong raises IntakeError naming the field.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from handoff.domain import (
+    ApprovalStatus,
+    BillingMethod,
+    Contract,
+    Customer,
+    Money,
+    Opportunity,
+    ValidationStatus,
+)
+from handoff.domain.money import MoneyError
+from handoff.errors import IntakeError
+
+OPPORTUNITY_CHANGED = "handoff.opportunity.changed"
+CUSTOMER_CHANGED = "handoff.customer.changed"
+EVENT_TYPES = (OPPORTUNITY_CHANGED, CUSTOMER_CHANGED)
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _invalid(field: str, problem: str) -> IntakeError:
+    return IntakeError(f"data.{field}: {problem}", status=422, field=f"data.{field}")
+
+
+def _text(data: dict[str, Any], field: str, *, required: bool = True) -> str | None:
+    value = data.get(field)
+    if value is None or value == "":
+        if required:
+            raise _invalid(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise _invalid(field, f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _choice(data: dict[str, Any], field: str, kind: type[E], default: E | None = None) -> E:
+    value = data.get(field)
+    if value is None and default is not None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in kind)
+        raise _invalid(field, f"{value!r} is not one of: {allowed}") from None
+
+
+def _date(data: dict[str, Any], field: str) -> date:
+    value = _text(data, field)
+    try:
+        return date.fromisoformat(value or "")
+    except ValueError:
+        raise _invalid(field, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _timestamp(data: dict[str, Any], field: str) -> datetime:
+    value = _text(data, field) or ""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid(field, f"{value!r} is not an ISO-8601 timestamp") from None
+    if parsed.tzinfo is None:
+        raise _invalid(field, f"{value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def _currency(data: dict[str, Any], field: str = "currency") -> str:
+    try:
+        return Money.parse("0", data.get(field)).currency
+    except MoneyError as exc:
+        raise _invalid(field, str(exc)) from None
+
+
+def _money(data: dict[str, Any]) -> Money:
+    try:
+        money = Money.parse(data.get("amount"), _currency(data))
+    except MoneyError as exc:
+        raise _invalid("amount", str(exc)) from None
+    if money.is_negative:
+        raise _invalid("amount", f"{money.amount} is negative")
+    return money
+
+
+def _flag(data: dict[str, Any], field: str) -> bool:
+    value = data.get(field, False)
+    if not isinstance(value, bool):
+        raise _invalid(field, "must be true or false")
+    return value
+
+
+def parse_opportunity(data: dict[str, Any]) -> Opportunity:
+    amount = _money(data)
+    return Opportunity(
+        id=_text(data, "id") or "",
+        name=_text(data, "name") or "",
+        account_id=_text(data, "account_id") or "",
+        stage=_text(data, "stage") or "",
+        is_won=_flag(data, "is_won"),
+        amount=amount,
+        close_date=_date(data, "close_date"),
+        billing_method=_choice(data, "billing_method", BillingMethod),
+        contract=Contract(
+            value=amount,
+            contract_status=_choice(data, "contract_status", ApprovalStatus, ApprovalStatus.DRAFT),
+            sow_status=_choice(data, "sow_status", ApprovalStatus, ApprovalStatus.DRAFT),
+        ),
+        version=_timestamp(data, "version"),
+        legal_entity=_text(data, "legal_entity", required=False),
+        owner=_text(data, "owner", required=False),
+        description=_text(data, "description", required=False),
+    )
+
+
+def opportunity_data(opp: Opportunity) -> dict[str, Any]:
+    return {
+        "id": opp.id, "name": opp.name, "account_id": opp.account_id, "stage": opp.stage,
+        "is_won": opp.is_won, "amount": str(opp.amount.amount), "currency": opp.amount.currency,
+        "close_date": opp.close_date.isoformat(), "billing_method": opp.billing_method.value,
+        "contract_status": opp.contract.contract_status.value,
+        "sow_status": opp.contract.sow_status.value, "version": opp.version.isoformat(),
+        "legal_entity": opp.legal_entity, "owner": opp.owner, "description": opp.description,
+    }
+
+
+def parse_customer(data: dict[str, Any]) -> Customer:
+    return Customer(
+        id=_text(data, "id") or "",
+        name=_text(data, "name") or "",
+        currency=_currency(data),
+        tax_jurisdiction=_text(data, "tax_jurisdiction", required=False),
+        legal_entity=_text(data, "legal_entity", required=False),
+        validation_status=_choice(data, "validation_status", ValidationStatus,
+                                  ValidationStatus.UNVALIDATED),
+        version=_timestamp(data, "version"),
+    )
+
+
+def customer_data(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id, "name": customer.name, "currency": customer.currency,
+        "tax_jurisdiction": customer.tax_jurisdiction, "legal_entity": customer.legal_entity,
+        "validation_status": customer.validation_status.value,
+        "version": customer.version.isoformat() if customer.version else None,
+    }

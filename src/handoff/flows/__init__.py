@@ -1,0 +1,1 @@
+"""Controllers: compare what should be with what each system holds, plan, apply."""

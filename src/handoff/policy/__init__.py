@@ -1,0 +1,1 @@
+"""Pure decisions: release gates now; ownership and eligibility as the lifecycle grows."""

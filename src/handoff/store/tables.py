@@ -1,0 +1,126 @@
+"""The schema. Constraints are the source of truth for idempotency: the unique
+(source, event_id) makes a redelivered event a no-op, the queue's primary key makes a
+business key appear once however often it changes."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from handoff.store.types import UtcDateTime
+
+metadata = sa.MetaData()
+
+inbox_events = sa.Table(
+    "inbox_events", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(255), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("correlation_id", sa.String(32)),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+)
+sa.Index("ix_inbox_subject", inbox_events.c.subject)
+
+intake_rejections = sa.Table(
+    "intake_rejections", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("field", sa.String(255)),
+    sa.Column("source", sa.String(255)),
+    sa.Column("event_id", sa.String(255)),
+    sa.Column("excerpt", sa.Text),
+)
+
+counters = sa.Table(
+    "counters", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+opportunities = sa.Table(
+    "opportunities", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("version", UtcDateTime, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("correlation_id", sa.String(32), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+sa.Index("ix_opportunities_account", opportunities.c.account_id)
+
+customers = sa.Table(
+    "customers", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("version", UtcDateTime, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+reconcile_queue = sa.Table(
+    "reconcile_queue", metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("enqueued_at", UtcDateTime, nullable=False),
+)
+sa.Index("ix_queue_due", reconcile_queue.c.due_at)
+
+provisioning = sa.Table(
+    "provisioning", metadata,
+    sa.Column("opportunity_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("customer_external_id", sa.String(128)),
+    sa.Column("customer_target_id", sa.String(64)),
+    sa.Column("customer_synced_version", UtcDateTime),
+    sa.Column("project_external_id", sa.String(128)),
+    sa.Column("project_target_id", sa.String(64)),
+    sa.Column("written_back", sa.String(64)),
+    sa.Column("released_at", UtcDateTime),
+    sa.Column("provisioned_at", UtcDateTime),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+sa.Index("ix_provisioning_status", provisioning.c.status)
+
+hops = sa.Table(
+    "hops", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("opportunity_id", sa.String(64), nullable=False),
+    sa.Column("correlation_id", sa.String(32), nullable=False),
+    sa.Column("step", sa.String(40), nullable=False),
+    sa.Column("system", sa.String(40), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("target_id", sa.String(64)),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)
+sa.Index("ix_hops_opportunity", hops.c.opportunity_id)
+
+exceptions = sa.Table(
+    "exceptions", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("business_key", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("error", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("field", sa.String(255)),
+    sa.Column("system", sa.String(40)),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("resolved_at", UtcDateTime),
+    sa.Column("resolution", sa.String(40)),
+)
+sa.Index("ix_exceptions_open", exceptions.c.kind, exceptions.c.resolved_at)

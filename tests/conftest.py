@@ -1,0 +1,100 @@
+"""Fixtures shared by every test: sandbox twins in their own processes, databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handoff.connectors.twin_process import TwinProcess
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tls")
+
+
+@pytest.fixture(scope="session")
+def salesforce_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("salesforce", tls_dir) as twin:
+        yield twin
+
+
+@pytest.fixture(scope="session")
+def netsuite_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("netsuite", tls_dir) as twin:
+        yield twin
+
+
+def reset_twin(twin: TwinProcess) -> None:
+    with twin.control() as control:
+        control.post("/_twin/reset").raise_for_status()
+        control.put("/_twin/faults", json={}).raise_for_status()
+
+
+# --- databases -------------------------------------------------------------------------
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+from handoff.store import Database, open_database  # noqa: E402
+from handoff.store.tables import metadata  # noqa: E402
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "HANDOFF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_unreachable() -> str | None:
+    try:
+        engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure to connect means: no server to test against
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {str(exc).splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    reason = _postgres_unreachable()
+    if reason:
+        if os.environ.get("HANDOFF_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (HANDOFF_REQUIRE_POSTGRES=1)")
+        pytest.skip(f"{reason} — PostgreSQL tests skipped")
+    name = f"handoff_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _empty_postgres(url: str) -> Database:
+    db = open_database(url)
+    with db.transaction() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY")
+    return db
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database URL: SQLite file, then PostgreSQL when reachable."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'handoff.db'}"
+    url = request.getfixturevalue("postgres_url")
+    _empty_postgres(url).dispose()
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url)
+    yield database
+    database.dispose()
