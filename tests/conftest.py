@@ -98,3 +98,8 @@ def db(database_url: str) -> Iterator[Database]:
     database = open_database(database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

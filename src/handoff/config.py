@@ -99,7 +99,7 @@ def _section(kind: type, values: Mapping[str, Any], name: str, env: Mapping[str,
 
 
 def _coerce(value: Any, annotation: object, where: str) -> Any:
-    kind = {"int": int, "float": float, "str": str}.get(str(annotation), None)
+    kind = {"int": int, "float": float, "str": str}.get(str(annotation))
     if kind is None:
         return value
     try:

@@ -5,11 +5,12 @@ from handoff.engine.payloads import parse_customer, parse_opportunity
 from handoff.policy.release_gates import ReleasePolicy, evaluate_release
 from tests.factories import customer_data, opportunity_data
 
+DEFAULT = ReleasePolicy()
 OPP = parse_opportunity(opportunity_data())
 CUSTOMER = parse_customer(customer_data())
 
 
-def gates_failing(opp=OPP, customer=CUSTOMER, policy=ReleasePolicy()) -> dict[str, str]:
+def gates_failing(opp=OPP, customer=CUSTOMER, policy=DEFAULT) -> dict[str, str]:
     return {f.gate: f.reason for f in evaluate_release(opp, customer, policy).failures}
 
 

@@ -8,6 +8,7 @@ import importlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -82,8 +83,13 @@ class TwinProcess:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
-    def verify(self) -> str | bool:
-        return str(self.tls.ca_pem) if self.tls else True
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client needs to trust this twin (its throwaway CA)."""
+        return ssl.create_default_context(cafile=str(self.tls.ca_pem)) if self.tls else True
+
+    @property
+    def ca_file(self) -> str | None:
+        return str(self.tls.ca_pem) if self.tls else None
 
     def start(self, timeout: float = 20.0) -> TwinProcess:
         cmd = [sys.executable, "-m", "handoff.connectors.twin_process", self.system,

@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from handoff.engine import queue
 from handoff.engine.cloudevents import CloudEvent, parse_event, parse_json
 from handoff.engine.payloads import (
-    CUSTOMER_CHANGED,
     EVENT_TYPES,
     OPPORTUNITY_CHANGED,
     customer_data,

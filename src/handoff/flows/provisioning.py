@@ -7,6 +7,7 @@ the step in flight, and every step is idempotent in the target (upsert by extern
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
@@ -79,10 +80,9 @@ class ProvisioningController:
             return
         with self.db.transaction() as conn:
             save_state(conn, opportunity_id, self.clock(), status=kind.value, detail=str(error))
-        try:
+        # A failed write-back is recorded as a failed hop; the exception is what a person acts on.
+        with contextlib.suppress(HandoffError):
             self._apply(WriteBack(kind, str(error)), snap, snap.state, attempt)
-        except HandoffError:
-            pass  # recorded as a failed hop; the exception itself is what a person acts on
 
     def _settle(self, snap: Snapshot, plan: ProvisioningPlan, attempt: int) -> None:
         now = self.clock()

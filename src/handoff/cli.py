@@ -1,0 +1,196 @@
+"""The `handoff` command. Errors a person reads are one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from handoff.config import Settings, load_settings
+from handoff.errors import HandoffError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if not args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+        if args.database:
+            settings = _with_database(settings, args.database)
+        return args.handler(args, settings)
+    except HandoffError as exc:
+        print(f"handoff: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="handoff", parents=[_common_options(None, False)],
+        description="Won deals become exactly one project; status flows back to the CRM.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = _command(commands, "demo", _demo, "play a scripted lifecycle against the sandbox")
+    demo.add_argument("--deals", type=int, default=60, help="opportunities to play (default 60)")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the shuffles and faults")
+    demo.add_argument("--workdir", type=Path, default=Path(".handoff/demo"))
+
+    serve = _command(commands, "serve", _serve, "run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    worker = _command(commands, "worker", _worker, "reconcile queued deals against the systems")
+    worker.add_argument("--concurrency", type=int, help="threads (default from config)")
+    worker.add_argument("--until-idle", action="store_true", help="exit when the queue is empty")
+
+    sandbox = _command(commands, "sandbox", _sandbox, "run the sandbox twins until Ctrl-C")
+    sandbox.add_argument("--salesforce-port", type=int, default=8443)
+    sandbox.add_argument("--netsuite-port", type=int, default=8081)
+    sandbox.add_argument("--tls-dir", type=Path, default=Path(".handoff/tls"))
+
+    trace = _command(commands, "trace", _trace, "show the lineage of one deal")
+    trace.add_argument("business_id", help="opportunity id, project id or correlation id")
+    trace.add_argument("--json", action="store_true", help="print JSON")
+
+    plan = _command(commands, "plan", _plan, "show what provisioning would do, without doing it")
+    plan.add_argument("opportunity_id")
+
+    replay = _command(commands, "replay", _replay, "re-queue dead letters and parked deals")
+    replay.add_argument("--kind", action="append", choices=["dead_letter", "parked", "quarantined"],
+                        help="only these kinds (repeatable; default all)")
+    replay.add_argument("--key", action="append", help="only this business key (repeatable)")
+    return parser
+
+
+def _common_options(default_path: object, default_flag: object) -> argparse.ArgumentParser:
+    """Accepted before or after the command; the command's copy never erases the other."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=default_path,
+                        help="TOML configuration (default: ./handoff.toml)")
+    common.add_argument("--database", default=default_path,
+                        help="database URL (overrides config and environment)")
+    common.add_argument("-v", "--verbose", action="store_true", default=default_flag,
+                        help="log progress details")
+    return common
+
+
+def _command(commands: argparse._SubParsersAction, name: str, handler: Handler,
+             help_text: str) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_text, description=help_text,
+                              parents=[_common_options(argparse.SUPPRESS, argparse.SUPPRESS)])
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _with_database(settings: Settings, url: str) -> Settings:
+    import dataclasses
+
+    return dataclasses.replace(settings, database_url=url)
+
+
+def _open(settings: Settings):  # noqa: ANN202 - a Database
+    from handoff.store import open_database
+
+    return open_database(settings.database_url)
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.demo.run import run_demo
+
+    summary = run_demo(deals=args.deals, seed=args.seed, workdir=args.workdir, out=print)
+    return 0 if summary.ok else 1
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from handoff.api import create_app
+
+    uvicorn.run(create_app(_open(settings)), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+
+    from handoff.bootstrap import build_worker, connect_systems
+
+    if args.concurrency:
+        worker_settings = dataclasses.replace(settings.worker, concurrency=args.concurrency)
+        settings = dataclasses.replace(settings, worker=worker_settings)
+    db = _open(settings)
+    crm, erp = connect_systems(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = build_worker(settings, db, crm, erp)
+    print(f"{worker.owner}: reconciling on {db.url} with {settings.worker.concurrency} threads",
+          file=sys.stderr)
+    try:
+        worker.run(stop, until_idle=args.until_idle)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.connectors.twin_process import TwinProcess
+
+    with TwinProcess("salesforce", args.tls_dir, args.salesforce_port) as sf, \
+            TwinProcess("netsuite", args.tls_dir, args.netsuite_port) as ns:
+        print(f"Salesforce twin  {sf.base_url}  (CA: {sf.ca_file}; session id SANDBOX_SESSION)")
+        print(f"NetSuite twin    {ns.base_url}/services/rest  (bearer token sandbox-token)")
+        print("Faults: PUT <twin>/_twin/faults — see README. Ctrl-C stops both.")
+        threading.Event().wait()
+    return 0
+
+
+def _trace(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.flows.trace import trace
+    from handoff.render import lineage
+
+    found = trace(_open(settings), args.business_id)
+    if found is None:
+        raise HandoffError(f"no deal known by {args.business_id!r} in {settings.database_url}")
+    print(json.dumps(found, indent=2) if args.json else lineage(found))
+    return 0
+
+
+def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.flows.plan import plan_provisioning
+    from handoff.store.provisioning import load_snapshot
+
+    db = _open(settings)
+    with db.reading() as conn:
+        snap = load_snapshot(conn, args.opportunity_id)
+    if snap is None:
+        raise HandoffError(f"no opportunity {args.opportunity_id!r} in {settings.database_url}")
+    plan = plan_provisioning(snap.opportunity, snap.customer, snap.state, settings.release)
+    print(f"{plan.opportunity_id}: {plan.status}" + (f" — {plan.detail}" if plan.detail else ""))
+    for number, step in enumerate(plan.steps, start=1):
+        print(f"  {number}. {step.describe()}")
+    if not plan.steps:
+        print("  nothing to do: every system already holds what it should")
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.engine.clock import utcnow
+    from handoff.engine.exceptions import KINDS, replay
+
+    keys = replay(_open(settings), utcnow(), kinds=args.kind or KINDS, keys=args.key)
+    print(f"re-queued {len(keys)} key(s)" + (": " + ", ".join(keys) if keys else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The lineage of one deal, end to end: events in, decisions, every hop to every system,
+exceptions, and what is still queued. Found by any id the deal is known by."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from handoff.engine.inbox import opportunity_key
+from handoff.store.db import Database
+from handoff.store.tables import (
+    customers,
+    exceptions,
+    hops,
+    inbox_events,
+    opportunities,
+    provisioning,
+    reconcile_queue,
+)
+
+
+def find_opportunity_id(conn: Connection, business_id: str) -> str | None:
+    """An opportunity id, a project's external or target id, or a correlation id."""
+    if conn.execute(sa.select(opportunities.c.id).where(opportunities.c.id == business_id)).first():
+        return business_id
+    p = provisioning.c
+    by_target = conn.execute(sa.select(p.opportunity_id).where(
+        sa.or_(p.project_external_id == business_id, p.project_target_id == business_id))).first()
+    if by_target:
+        return by_target.opportunity_id
+    by_correlation = conn.execute(sa.select(opportunities.c.id)
+                                  .where(opportunities.c.correlation_id == business_id)).first()
+    return by_correlation.id if by_correlation else None
+
+
+def trace(db: Database, business_id: str) -> dict[str, Any] | None:
+    with db.reading() as conn:
+        opportunity_id = find_opportunity_id(conn, business_id)
+        if opportunity_id is None:
+            return None
+        return _lineage(conn, opportunity_id)
+
+
+def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
+    opp = conn.execute(sa.select(opportunities).where(opportunities.c.id == opportunity_id)).one()
+    state = conn.execute(sa.select(provisioning)
+                         .where(provisioning.c.opportunity_id == opportunity_id)).first()
+    customer = conn.execute(sa.select(customers.c.data)
+                            .where(customers.c.id == opp.account_id)).first()
+    key = opportunity_key(opportunity_id)
+    return {
+        "opportunity_id": opportunity_id,
+        "correlation_id": opp.correlation_id,
+        "status": state.status if state else "received",
+        "detail": state.detail if state else "",
+        "opportunity": opp.data,
+        "customer": customer.data if customer else None,
+        "targets": _targets(state),
+        "events": _rows(conn, sa.select(
+            inbox_events.c.received_at, inbox_events.c.source, inbox_events.c.event_id,
+            inbox_events.c.type, inbox_events.c.outcome)
+            .where(inbox_events.c.subject == opportunity_id).order_by(inbox_events.c.seq)),
+        "hops": [_hop(h) for h in _rows(conn, sa.select(hops).where(
+            hops.c.opportunity_id == opportunity_id).order_by(hops.c.id))],
+        "exceptions": _rows(conn, sa.select(
+            exceptions.c.kind, exceptions.c.error, exceptions.c.message, exceptions.c.field,
+            exceptions.c.attempts, exceptions.c.created_at, exceptions.c.resolved_at,
+            exceptions.c.resolution).where(exceptions.c.business_key == key)
+            .order_by(exceptions.c.id)),
+        "queued": next(iter(_rows(conn, sa.select(
+            reconcile_queue.c.due_at, reconcile_queue.c.attempts, reconcile_queue.c.last_error)
+            .where(reconcile_queue.c.key == key))), None),
+    }
+
+
+def _targets(state: sa.Row | None) -> dict[str, Any]:
+    if state is None:
+        return {}
+    return {
+        "customer": {"external_id": state.customer_external_id, "id": state.customer_target_id},
+        "project": {"external_id": state.project_external_id, "id": state.project_target_id},
+        "provisioned_at": _iso(state.provisioned_at),
+    }
+
+
+def _hop(row: dict[str, Any]) -> dict[str, Any]:
+    started, finished = row.pop("started_at"), row.pop("finished_at")
+    row.pop("id", None)
+    row.pop("opportunity_id", None)
+    return {**row, "started_at": started, "duration_ms": _millis(started, finished)}
+
+
+def _millis(started: str, finished: str) -> int:
+    return round((datetime.fromisoformat(finished) - datetime.fromisoformat(started))
+                 .total_seconds() * 1000)
+
+
+def _rows(conn: Connection, stmt: sa.Select) -> list[dict[str, Any]]:
+    return [{k: _iso(v) for k, v in row._mapping.items()} for row in conn.execute(stmt)]
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -1,0 +1,67 @@
+"""Plain-text output for people: aligned tables and a readable lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(_is_number(r[i]) for r in cells[1:]) and len(cells) > 1
+               for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.rjust(w) if n else c.ljust(w)
+                         for c, w, n in zip(row, widths, numeric, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *[line(r) for r in cells[1:]]])
+
+
+def lineage(trace: dict[str, Any]) -> str:
+    opp = trace["opportunity"]
+    targets = trace.get("targets") or {}
+    project = targets.get("project") or {}
+    lines = [
+        f"{opp['name']}  ({trace['opportunity_id']})",
+        f"  status        {trace['status']}" + (f" — {trace['detail']}" if trace["detail"] else ""),
+        f"  correlation   {trace['correlation_id']}",
+        f"  amount        {opp['amount']} {opp['currency']}, {opp['billing_method']}, "
+        f"stage {opp['stage']}",
+        f"  project       {project.get('external_id') or '-'} → {project.get('id') or '-'}",
+        "",
+        "events",
+        table(["received", "source", "id", "outcome"],
+              [[e["received_at"][:23], e["source"], e["event_id"], e["outcome"]]
+               for e in trace["events"]]),
+        "",
+        "hops",
+        table(["started", "step", "system", "attempt", "outcome", "ms", "target", "detail"],
+              [[h["started_at"][:23], h["step"], h["system"], h["attempt"], h["outcome"],
+                h["duration_ms"], h["target_id"] or "", _clip(h["detail"], 70)]
+               for h in trace["hops"]]),
+    ]
+    if trace["exceptions"]:
+        lines += ["", "exceptions", table(
+            ["created", "kind", "error", "attempts", "resolution", "message"],
+            [[x["created_at"][:23], x["kind"], x["error"], x["attempts"],
+              x["resolution"] or "open", _clip(x["message"], 70)] for x in trace["exceptions"]])]
+    if trace["queued"]:
+        q = trace["queued"]
+        lines += ["", f"queued: due {q['due_at']}, attempts {q['attempts']}"
+                  + (f", last error: {q['last_error']}" if q["last_error"] else "")]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _is_number(text: str) -> bool:
+    return text.replace(".", "", 1).replace("-", "", 1).isdigit() or text == "-"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

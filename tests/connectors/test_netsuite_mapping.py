@@ -1,0 +1,117 @@
+"""Pure parts of the NetSuite connector: mapping to request bodies, settings, exact JSON and
+the translation of NetSuite's answers into handoff's error taxonomy."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from handoff.connectors.netsuite import exact_json
+from handoff.connectors.netsuite.errors import retry_after_seconds, translate
+from handoff.connectors.netsuite.mapping import customer_body, project_body
+from handoff.connectors.netsuite.settings import NetSuiteSettings, account_base_url
+from handoff.domain import BillingMethod, Money
+from handoff.errors import (
+    BusinessRuleError,
+    DataError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
+from tests.connectors.netsuite_support import a_customer, a_project
+
+SETTINGS = NetSuiteSettings("http://netsuite.test/services/rest", "t",
+                            subsidiary_ids={"UK01": "3"})
+
+
+def test_customer_body_names_references_by_internal_id() -> None:
+    body = customer_body("HO-CUST-1", a_customer(currency="GBP", legal_entity="UK01"), SETTINGS)
+    assert body == {"externalId": "HO-CUST-1", "companyName": "Acme Consulting",
+                    "currency": {"id": "2"}, "subsidiary": {"id": "3"}}
+
+
+def test_project_body_carries_the_price_as_an_exact_json_number() -> None:
+    project = a_project(billing_method=BillingMethod.TIME_AND_MATERIALS)
+    body = project_body(project, "101", SETTINGS)
+    assert body["parent"] == {"id": "101"} and body["subsidiary"] == {"id": "1"}
+    assert (body["jobBillingType"], body["startDate"]) == ({"id": "4"}, "2025-03-01")
+    assert b'"jobPrice":1234567.89' in exact_json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"value": Money(Decimal("10"), "JPY")}, "currency"),
+     ({"legal_entity": "FR01"}, "legal_entity"),
+     ({"external_id": "HO OPP/1"}, "external_id")],
+)
+def test_values_without_a_netsuite_id_are_data_errors(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(DataError) as caught:
+        project_body(a_project(**changes), "101", SETTINGS)
+    assert caught.value.field == field
+
+
+def test_exact_json_round_trips_decimals_without_floats() -> None:
+    data = exact_json.loads(exact_json.dumps({"a": Decimal("0.10"), "b": Decimal("1E+3")}))
+    assert data == {"a": Decimal("0.10"), "b": Decimal("1000")}
+    assert isinstance(data["a"], Decimal)
+
+
+def test_account_id_becomes_the_suitetalk_host() -> None:
+    assert account_base_url("1234567_SB1") == (
+        "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest")
+    settings = NetSuiteSettings.from_account("1234567_SB1", "secret")
+    assert settings.account_id == "1234567_SB1" and "secret" not in repr(settings)
+
+
+def answer(status: int, code: str | None = None, path: str | None = None,
+           headers: dict[str, str] | None = None) -> httpx.HTTPStatusError:
+    detail = {"detail": f"detail of {code}", "o:errorCode": code} | (
+        {"o:errorPath": path} if path else {})
+    request = httpx.Request("GET", "http://netsuite.test/services/rest/record/v1/job/1")
+    response = httpx.Response(status, json={"type": "t", "title": "x", "status": status,
+                                            "o:errorDetails": [detail]},
+                              headers=headers, request=request)
+    return httpx.HTTPStatusError("refused", request=request, response=response)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [(answer(429, "CONCURRENCY_LIMIT_EXCEEDED"), ThrottledError),
+     (answer(400, "CONCURRENCY_LIMIT_EXCEEDED"), ThrottledError),
+     (answer(502), TransientError),
+     (answer(400, "USER_ERROR"), BusinessRuleError),
+     (answer(400, "INVALID_CONTENT", "parent"), DataError),
+     (answer(400, "NONEXISTENT_FIELD", "colour"), DataError),
+     (answer(403, "INSUFFICIENT_PERMISSION"), PermanentError),
+     (answer(404, "NONEXISTENT_ID"), PermanentError),
+     (httpx.ReadTimeout("slow"), TransientError),
+     (httpx.ConnectError("refused"), TransientError),
+     (httpx.RemoteProtocolError("peer closed connection"), TransientError),
+     (httpx.UnsupportedProtocol("ftp"), PermanentError)],
+)
+def test_each_answer_lands_in_its_class(exc: httpx.HTTPError, kind: type) -> None:
+    error = translate(exc)
+    assert type(error) is kind and error.system == "netsuite"
+
+
+def test_data_errors_name_the_error_path_and_keep_netsuites_detail() -> None:
+    error = translate(answer(400, "INVALID_CONTENT", "parent"))
+    assert isinstance(error, DataError)
+    assert (error.field, error.message) == ("parent", "detail of INVALID_CONTENT")
+
+
+def test_retry_after_is_read_as_seconds_or_http_date() -> None:
+    throttled = translate(answer(429, headers={"Retry-After": "7"}))
+    assert isinstance(throttled, ThrottledError) and throttled.retry_after == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_seconds("soon") is None
+
+
+def test_a_body_not_in_netsuites_format_still_translates() -> None:
+    request = httpx.Request("GET", "http://netsuite.test/")
+    response = httpx.Response(503, text="<html>Maintenance</html>", request=request)
+    error = translate(httpx.HTTPStatusError("x", request=request, response=response))
+    assert isinstance(error, TransientError) and "Maintenance" in error.message
