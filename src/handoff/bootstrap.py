@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from handoff.config import Settings
 from handoff.connectors.ports import CrmConnector, ErpConnector
+from handoff.connectors.registry import connect_crm, connect_erp
 from handoff.engine.worker import Worker
 from handoff.flows.provisioning import ProvisioningController
 from handoff.store.db import Database
@@ -15,3 +19,8 @@ def build_worker(settings: Settings, db: Database, crm: CrmConnector, erp: ErpCo
     return Worker(db, controllers, settings.retry, concurrency=settings.worker.concurrency,
                   lease=settings.worker.lease, poll_seconds=settings.worker.poll_seconds,
                   owner=owner)
+
+
+def connect_systems(settings: Settings, env: Mapping[str, str] = os.environ,
+                    ) -> tuple[CrmConnector, ErpConnector]:
+    return connect_crm(settings.systems, env), connect_erp(settings.systems, env)

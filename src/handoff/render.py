@@ -33,8 +33,8 @@ def lineage(trace: dict[str, Any]) -> str:
         f"  project       {project.get('external_id') or '-'} → {project.get('id') or '-'}",
         "",
         "events",
-        table(["received", "source", "id", "outcome"],
-              [[e["received_at"][:23], e["source"], e["event_id"], e["outcome"]]
+        table(["received", "source", "id", "outcome", "deliveries"],
+              [[e["received_at"][:23], e["source"], e["event_id"], e["outcome"], e["deliveries"]]
                for e in trace["events"]]),
         "",
         "hops",

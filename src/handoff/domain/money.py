@@ -52,8 +52,16 @@ class Money:
         return cls(value, currency.upper() if len(currency) == 3 else currency)
 
     @property
+    def minor_units(self) -> int:
+        return MINOR_UNITS[self.currency]
+
+    def quantized(self) -> Decimal:
+        """The amount with exactly the currency's decimals: 393250.0 GBP → 393250.00."""
+        return self.amount.quantize(Decimal(1).scaleb(-self.minor_units))
+
+    @property
     def is_negative(self) -> bool:
         return self.amount < 0
 
     def __str__(self) -> str:
-        return f"{self.amount:.{MINOR_UNITS[self.currency]}f} {self.currency}"
+        return f"{self.quantized()} {self.currency}"

@@ -91,6 +91,9 @@ def _store_in(conn: Connection, event: CloudEvent, now: datetime) -> Accepted:
             raise IntakeError(
                 f"event {event.id!r} from {event.source!r} was accepted before with different "
                 "content; a new change needs a new event id", status=409, field="id")
+        conn.execute(sa.update(inbox_events)
+                     .where(inbox_events.c.source == event.source, inbox_events.c.event_id == event.id)
+                     .values(deliveries=inbox_events.c.deliveries + 1))
         bump(conn, "duplicates_suppressed")
         return Accepted(Outcome.DUPLICATE, seen.subject, seen.correlation_id)
     if event.type == OPPORTUNITY_CHANGED:

@@ -124,7 +124,7 @@ def parse_opportunity(data: dict[str, Any]) -> Opportunity:
 def opportunity_data(opp: Opportunity) -> dict[str, Any]:
     return {
         "id": opp.id, "name": opp.name, "account_id": opp.account_id, "stage": opp.stage,
-        "is_won": opp.is_won, "amount": str(opp.amount.amount), "currency": opp.amount.currency,
+        "is_won": opp.is_won, "amount": str(opp.amount.quantized()), "currency": opp.amount.currency,
         "close_date": opp.close_date.isoformat(), "billing_method": opp.billing_method.value,
         "contract_status": opp.contract.contract_status.value,
         "sow_status": opp.contract.sow_status.value, "version": opp.version.isoformat(),

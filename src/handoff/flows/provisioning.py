@@ -64,11 +64,17 @@ class ProvisioningController:
         if snap is None:
             return
         plan = plan_provisioning(snap.opportunity, snap.customer, snap.state, self.policy)
+        if _decision(plan.status, plan.detail) != _decision(snap.state.status, snap.state.detail):
+            self._decide(snap, plan, attempt)
         state = snap.state
         for step in plan.steps:
             state = self._apply(step, snap, state, attempt)
-        if (plan.status, plan.detail) != (snap.state.status, snap.state.detail) or plan.steps:
-            self._settle(snap, plan, attempt)
+        provisioned = ProvisioningStatus.PROVISIONED
+        if plan.status is provisioned and snap.state.status is not provisioned:
+            now = self.clock()
+            with self.db.transaction() as conn:
+                save_state(conn, opportunity_id, now, status=provisioned.value, detail="",
+                           provisioned_at=now)
 
     def gave_up(self, key: str, action: Action, error: BaseException, attempt: int) -> None:
         """The engine stopped retrying: record why and tell the CRM (best effort)."""
@@ -84,17 +90,20 @@ class ProvisioningController:
         with contextlib.suppress(HandoffError):
             self._apply(WriteBack(kind, str(error)), snap, snap.state, attempt)
 
-    def _settle(self, snap: Snapshot, plan: ProvisioningPlan, attempt: int) -> None:
+    def _decide(self, snap: Snapshot, plan: ProvisioningPlan, attempt: int) -> None:
+        """Record the release decision (waiting, blocked with reasons, released) once."""
         now = self.clock()
-        fields: dict[str, object] = {"status": plan.status.value, "detail": plan.detail}
-        if plan.status is ProvisioningStatus.PROVISIONED and snap.state.status != plan.status:
-            fields["provisioned_at"] = now
+        released = plan.status is ProvisioningStatus.PROVISIONED
+        fields: dict[str, object] = {
+            "status": (ProvisioningStatus.PROVISIONING if released else plan.status).value,
+            "detail": plan.detail}
+        if released:
+            fields["released_at"] = now
+        outcome, _ = _decision(plan.status, plan.detail)
         with self.db.transaction() as conn:
             save_state(conn, snap.opportunity.id, now, **fields)
-            if snap.state.status != plan.status or snap.state.detail != plan.detail:
-                record_hop(conn, Hop(snap.opportunity.id, snap.correlation_id, "release",
-                                     "handoff", plan.status.value, attempt, now, now,
-                                     detail=plan.detail))
+            record_hop(conn, Hop(snap.opportunity.id, snap.correlation_id, "release", "handoff",
+                                 outcome, attempt, now, now, detail=plan.detail))
 
     def _apply(self, step: Step, snap: Snapshot, state: ProvisioningState,
                attempt: int) -> ProvisioningState:
@@ -144,6 +153,13 @@ class ProvisioningController:
             record_hop(conn, Hop(snap.opportunity.id, snap.correlation_id, step, system,
                                  outcome, attempt, started, finished,
                                  str(target) if target else None, detail))
+
+
+def _decision(status: ProvisioningStatus, detail: str) -> tuple[str, str]:
+    """What the release gates said; every status past them counts as "released"."""
+    if status in (ProvisioningStatus.WAITING, ProvisioningStatus.BLOCKED):
+        return status.value, detail
+    return "released", ""
 
 
 def _merge(state: ProvisioningState, fields: dict[str, object]) -> ProvisioningState:

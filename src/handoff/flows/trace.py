@@ -61,7 +61,7 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
         "targets": _targets(state),
         "events": _rows(conn, sa.select(
             inbox_events.c.received_at, inbox_events.c.source, inbox_events.c.event_id,
-            inbox_events.c.type, inbox_events.c.outcome)
+            inbox_events.c.type, inbox_events.c.outcome, inbox_events.c.deliveries)
             .where(inbox_events.c.subject == opportunity_id).order_by(inbox_events.c.seq)),
         "hops": [_hop(h) for h in _rows(conn, sa.select(hops).where(
             hops.c.opportunity_id == opportunity_id).order_by(hops.c.id))],

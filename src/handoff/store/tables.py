@@ -20,6 +20,7 @@ inbox_events = sa.Table(
     sa.Column("body_hash", sa.String(64), nullable=False),
     sa.Column("body", sa.JSON, nullable=False),
     sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default="1"),
     sa.Column("correlation_id", sa.String(32)),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),

@@ -159,6 +159,12 @@ class SalesforceConnector:
         """Create from Salesforce fields (see mapping.account_record); returns the id."""
         return self._create("Account", fields)
 
+    def update_opportunity(self, opportunity_id: str, fields: Mapping[str, Any]) -> None:
+        self._call(lambda api: api.Opportunity.update(opportunity_id, dict(fields)))
+
+    def update_account(self, account_id: str, fields: Mapping[str, Any]) -> None:
+        self._call(lambda api: api.Account.update(account_id, dict(fields)))
+
     # --- plumbing -------------------------------------------------------------------------
 
     def _create(self, sobject: str, fields: Mapping[str, Any]) -> str:

@@ -72,6 +72,7 @@ def upgrade() -> None:
     sa.Column('body_hash', sa.String(length=64), nullable=False),
     sa.Column('body', sa.JSON(), nullable=False),
     sa.Column('outcome', sa.String(length=20), nullable=False),
+    sa.Column('deliveries', sa.Integer(), server_default='1', nullable=False),
     sa.Column('correlation_id', sa.String(length=32), nullable=True),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('seq'),

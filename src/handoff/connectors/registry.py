@@ -1,0 +1,71 @@
+"""Build the configured connectors from `[systems]` in the TOML file; secrets come from
+the environment only.
+
+    [systems]
+    crm = "salesforce"
+    erp = "netsuite"
+
+    [systems.salesforce]          # HANDOFF_SALESFORCE_SESSION_ID, or
+    instance_url = "https://…"    # HANDOFF_SALESFORCE_USERNAME / _PASSWORD / _SECURITY_TOKEN
+    ca_file = "…"                 # optional: a private CA to trust
+
+    [systems.netsuite]            # HANDOFF_NETSUITE_TOKEN
+    base_url = "https://<account>.suitetalk.api.netsuite.com/services/rest"
+    subsidiary_ids = { US01 = "2" }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from handoff.connectors.ports import CrmConnector, ErpConnector
+from handoff.errors import ConfigError
+
+SECRETS = {
+    "salesforce": {"session_id": "HANDOFF_SALESFORCE_SESSION_ID",
+                   "username": "HANDOFF_SALESFORCE_USERNAME",
+                   "password": "HANDOFF_SALESFORCE_PASSWORD",
+                   "security_token": "HANDOFF_SALESFORCE_SECURITY_TOKEN"},
+    "netsuite": {"token": "HANDOFF_NETSUITE_TOKEN"},
+}
+
+
+def connect_crm(systems: Mapping[str, Any], env: Mapping[str, str]) -> CrmConnector:
+    name = _chosen(systems, "crm", ("salesforce",))
+    from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
+
+    return SalesforceConnector(_settings(SalesforceSettings, name, systems, env))
+
+
+def connect_erp(systems: Mapping[str, Any], env: Mapping[str, str]) -> ErpConnector:
+    name = _chosen(systems, "erp", ("netsuite",))
+    from handoff.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
+
+    return NetSuiteConnector(_settings(NetSuiteSettings, name, systems, env))
+
+
+def _chosen(systems: Mapping[str, Any], role: str, known: tuple[str, ...]) -> str:
+    name = systems.get(role, known[0])
+    if name not in known:
+        raise ConfigError(f"[systems] {role} = {name!r} is not supported; choose {', '.join(known)}")
+    return str(name)
+
+
+def _settings(kind: type, name: str, systems: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    options = dict(systems.get(name, {}))
+    secrets = SECRETS[name]
+    leaked = set(options) & set(secrets)
+    if leaked:
+        raise ConfigError(f"[systems.{name}] must not hold secrets ({', '.join(sorted(leaked))}); "
+                          f"set {', '.join(secrets[k] for k in sorted(leaked))} instead")
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(options) - known
+    if unknown:
+        raise ConfigError(f"[systems.{name}]: unknown key(s) {', '.join(sorted(unknown))}")
+    options |= {key: env[var] for key, var in secrets.items() if var in env}
+    try:
+        return kind(**options)
+    except TypeError as exc:
+        raise ConfigError(f"[systems.{name}]: {exc}") from None

@@ -1,0 +1,183 @@
+"""Runs the demo: twins and handoff in their own processes, the scripted lifecycle through
+the real HTTP intake, faults injected along the way, then the summary."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
+from handoff.connectors.twin_process import TwinProcess, free_port
+from handoff.demo import scenario
+from handoff.demo.processes import HandoffProcess
+from handoff.demo.summary import DemoSummary, gather, render
+
+Out = Callable[[str], None]
+FAULTS = {"throttle_rate": 0.08, "retry_after_seconds": 1, "unavailable_rate": 0.06,
+          "lose_response_rate": 0.05, "seed": 11}
+CRM_FAULTS = {"throttle_rate": 0.04, "retry_after_seconds": 1, "seed": 12}
+SECRETS = {"HANDOFF_SALESFORCE_SESSION_ID": "SANDBOX_SESSION",
+           "HANDOFF_NETSUITE_TOKEN": "sandbox-token"}
+
+
+def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo"),
+             out: Out = print) -> DemoSummary:
+    started = time.monotonic()
+    rng = random.Random(seed)
+    database_url = _fresh_workdir(workdir)
+    with ExitStack() as stack:
+        out(f"Starting the sandbox twins (Salesforce, NetSuite) and handoff on {database_url}")
+        sf = stack.enter_context(TwinProcess("salesforce", workdir / "tls"))
+        ns = stack.enter_context(TwinProcess("netsuite", workdir / "tls"))
+        env = {**SECRETS, "HANDOFF_CONFIG": str(_write_config(workdir, database_url, sf, ns)),
+               "HANDOFF_DATABASE_URL": database_url}
+        crm = SalesforceConnector(SalesforceSettings(sf.base_url, session_id="SANDBOX_SESSION",
+                                                     ca_file=sf.ca_file))
+        stack.callback(crm.close)
+        out(f"Seeding {deals} opportunities and their accounts in the Salesforce twin")
+        fates, accounts = scenario.seed_crm(crm, scenario.fates(deals, rng), rng)
+        port = free_port()
+        service_url = f"http://127.0.0.1:{port}"
+        stack.enter_context(HandoffProcess(["serve", "--port", str(port)], env,
+                                           ready_url=f"{service_url}/healthz"))
+        _set_faults(ns, FAULTS)
+        stack.enter_context(HandoffProcess(["worker"], env))
+        refused = _phase_one(crm, service_url, rng, out)
+        _set_faults(sf, CRM_FAULTS)
+        _set_faults(ns, {**FAULTS, "maintenance_seconds": 2})
+        out("NetSuite maintenance window: every call answered 503 for 2 s")
+        _wait_idle(service_url, out)
+        _set_faults(sf, {})  # the demo's own edits in the CRM are not under test
+        _phase_two(crm, fates, accounts, service_url, rng, out)
+        _set_faults(sf, CRM_FAULTS)
+        _wait_idle(service_url, out)
+        summary = gather(database_url, fates, sf, ns, refused, time.monotonic() - started)
+    out(render(summary, database_url))
+    return summary
+
+
+def _fresh_workdir(workdir: Path) -> str:
+    database = workdir / "handoff.db"
+    for leftover in workdir.glob("handoff.db*"):
+        leftover.unlink()
+    shutil.rmtree(workdir / "tls", ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{database}"
+
+
+def _write_config(workdir: Path, database_url: str, sf: TwinProcess, ns: TwinProcess) -> Path:
+    path = workdir / "handoff.toml"
+    path.write_text(f"""# Written by `handoff demo` for its sandbox twins.
+[database]
+url = "{database_url}"
+
+[worker]
+concurrency = 8
+lease_seconds = 30
+
+[retry]
+base_seconds = 0.2
+cap_seconds = 4.0
+max_attempts = 12
+
+[policy.release]
+legal_entities = ["US01", "UK01", "DE01"]
+
+[systems]
+crm = "salesforce"
+erp = "netsuite"
+
+[systems.salesforce]
+instance_url = "{sf.base_url}"
+ca_file = "{Path(sf.ca_file or '').resolve()}"
+
+[systems.netsuite]
+base_url = "{ns.base_url}/services/rest"
+subsidiary_ids = {{ US01 = "2", UK01 = "3", DE01 = "4" }}
+""")
+    return path
+
+
+def _phase_one(crm: SalesforceConnector, service_url: str, rng: random.Random,
+               out: Out) -> list[tuple[str, int]]:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    customers, opportunities = list(crm.changed_accounts(since)), list(crm.changed_opportunities(since))
+    events = scenario.deliveries(customers, opportunities, rng)
+    out(f"Delivering {len(events)} CloudEvents for {len(opportunities)} deals: repeats, "
+        "reordering and stale versions, with 429s, 503s and lost responses injected")
+    statuses = _post_all(service_url, [orjson.dumps(e) for e in events])
+    out(f"  intake answered {_tally(statuses)}")
+    return _post_bad_inputs(service_url, opportunities[0])
+
+
+def _phase_two(crm: SalesforceConnector, fates: dict[str, scenario.Fate],
+               accounts: dict[str, str], service_url: str, rng: random.Random, out: Out) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    for opportunity_id, fate in fates.items():
+        if fate is scenario.Fate.AWAITS_CUSTOMER:
+            crm.update_account(accounts[opportunity_id], {"Validation_Status__c": "Valid"})
+        elif fate is scenario.Fate.AWAITS_SOW:
+            crm.update_opportunity(opportunity_id, {"SOW_Status__c": "Approved"})
+    customers, opportunities = list(crm.changed_accounts(since)), list(crm.changed_opportunities(since))
+    unblocking = [o for o in opportunities if fates.get(o["id"]) is scenario.Fate.AWAITS_SOW]
+    events = scenario.deliveries(customers, unblocking, rng)
+    out(f"Customer master validates {len(customers)} customers and {len(unblocking)} SOWs are "
+        f"approved: {len(events)} more events")
+    _post_all(service_url, [orjson.dumps(e) for e in events])
+
+
+def _post_all(service_url: str, bodies: Iterable[bytes]) -> list[int]:
+    headers = {"content-type": "application/cloudevents+json"}
+    with httpx.Client(base_url=service_url, timeout=30.0) as client, \
+            ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda b: client.post("/events", content=b, headers=headers)
+                             .status_code, bodies))
+
+
+def _post_bad_inputs(service_url: str, template: dict[str, Any]) -> list[tuple[str, int]]:
+    bodies = [(label, raw) for label, raw in scenario.BAD_INPUTS]
+    bodies += [(problem, orjson.dumps(scenario.bad_opportunity(template, problem)))
+               for problem in ("wrong currency", "negative amount")]
+    return [(label, status) for (label, _), status
+            in zip(bodies, _post_all(service_url, [raw for _, raw in bodies]), strict=True)]
+
+
+def _set_faults(twin: TwinProcess, plan: dict[str, Any]) -> None:
+    with twin.control() as control:
+        control.put("/_twin/faults", json=plan).raise_for_status()
+
+
+def _wait_idle(service_url: str, out: Out, timeout: float = 120.0) -> None:
+    """Until the queue is empty twice in a row (nothing queued, nothing in backoff)."""
+    deadline, empty_polls, shown = time.monotonic() + timeout, 0, -1
+    with httpx.Client(base_url=service_url, timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            depth = client.get("/healthz").json()["queue_depth"]
+            empty_polls = empty_polls + 1 if depth == 0 else 0
+            if empty_polls >= 2:
+                if shown >= 0:
+                    print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
+                return
+            if depth != shown and sys.stderr.isatty():
+                print(f"\r  reconciling… {depth:4d} deals queued ", end="", file=sys.stderr)
+                shown = depth
+            time.sleep(0.2)
+    raise RuntimeError(f"the queue did not drain within {timeout:.0f} s")
+
+
+def _tally(statuses: list[int]) -> str:
+    counts: dict[int, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n}× {s}" for s, n in sorted(counts.items()))

@@ -1,0 +1,138 @@
+"""The scripted lifecycle: which deals the CRM holds, how each is meant to end, and the
+deliveries a real event source makes of them (repeats, reordering, stale versions)."""
+
+from __future__ import annotations
+
+import enum
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from handoff.connectors.salesforce.mapping import wire_amount
+from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
+
+
+class Fate(enum.StrEnum):
+    CLEAN = "clean"                      # released at once
+    AWAITS_CUSTOMER = "awaits_customer"  # blocked until the customer master validates it
+    AWAITS_SOW = "awaits_sow"            # blocked until the SOW is approved
+    STAYS_BLOCKED = "stays_blocked"      # its tax jurisdiction is wrong; stays blocked
+    NOT_WON = "not_won"                  # still in negotiation: nothing to provision
+
+    @property
+    def ends_provisioned(self) -> bool:
+        return self in (Fate.CLEAN, Fate.AWAITS_CUSTOMER, Fate.AWAITS_SOW)
+
+
+SHARES = [(Fate.AWAITS_CUSTOMER, 0.1), (Fate.AWAITS_SOW, 0.1), (Fate.STAYS_BLOCKED, 0.05),
+          (Fate.NOT_WON, 0.05)]
+ENTITIES = [("US01", "US-CA", "USD"), ("US01", "US-NY", "USD"), ("UK01", "GB", "GBP"),
+            ("DE01", "DE-BY", "EUR")]
+BILLING = ["Fixed Fee", "Time and Materials", "Milestone"]
+
+
+@dataclass(frozen=True)
+class Deal:
+    number: int
+    fate: Fate
+
+
+def fates(count: int, rng: random.Random) -> list[Deal]:
+    plan: list[Fate] = []
+    for fate, share in SHARES:
+        plan += [fate] * max(1, round(count * share))
+    plan += [Fate.CLEAN] * (count - len(plan))
+    rng.shuffle(plan)
+    return [Deal(n, fate) for n, fate in enumerate(plan[:count], start=1)]
+
+
+def seed_crm(crm: Any, deals: list[Deal], rng: random.Random, threads: int = 8,
+             ) -> tuple[dict[str, Fate], dict[str, str]]:
+    """Create each deal's account and opportunity in the CRM (a SalesforceConnector);
+    returns the fate and the account id of every opportunity id."""
+    drafts = [(deal, account_fields(deal, rng)) for deal in deals]
+    opportunities = {deal.number: opportunity_fields(deal, "", account, rng)
+                     for deal, account in drafts}
+
+    def create(draft: tuple[Deal, dict[str, Any]]) -> tuple[str, Fate, str]:
+        deal, account = draft
+        account_id = crm.create_account(account)
+        fields = {**opportunities[deal.number], "AccountId": account_id}
+        return crm.create_opportunity(fields), deal.fate, account_id
+
+    with ThreadPoolExecutor(threads) as pool:
+        created = list(pool.map(create, drafts))
+    return {o: f for o, f, _ in created}, {o: a for o, _, a in created}
+
+
+def account_fields(deal: Deal, rng: random.Random) -> dict[str, Any]:
+    entity, tax, currency = rng.choice(ENTITIES)
+    return {
+        "Name": f"Client {deal.number:03d} Ltd", "CurrencyIsoCode": currency,
+        "Tax_Jurisdiction__c": "Atlantis" if deal.fate is Fate.STAYS_BLOCKED else tax,
+        "Legal_Entity__c": entity,
+        "Validation_Status__c": "Unvalidated" if deal.fate is Fate.AWAITS_CUSTOMER else "Valid",
+    }
+
+
+def opportunity_fields(deal: Deal, account_id: str, account: dict[str, Any],
+                       rng: random.Random) -> dict[str, Any]:
+    won = deal.fate is not Fate.NOT_WON
+    return {
+        "Name": f"Client {deal.number:03d} — delivery programme", "AccountId": account_id,
+        "StageName": "Closed Won" if won else "Negotiation/Review",
+        "Amount": wire_amount(Decimal(rng.randrange(20_000, 900_000, 250))
+                              + Decimal(rng.choice(["0", "0.50", "0.25", "0.99"]))),
+        "CurrencyIsoCode": account["CurrencyIsoCode"], "CloseDate": "2026-11-20",
+        "Billing_Method__c": rng.choice(BILLING), "Contract_Status__c": "Approved",
+        "SOW_Status__c": "Pending" if deal.fate is Fate.AWAITS_SOW else "Approved",
+        "Legal_Entity__c": account["Legal_Entity__c"],
+    }
+
+
+def cloud_event(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Event ids are derived from record and version, as a CDC replay would give them:
+    a redelivery carries the same id."""
+    return {"specversion": "1.0", "id": f"{data['id']}@{data['version']}",
+            "source": "/crm/salesforce" if kind == OPPORTUNITY_CHANGED else "/mdm/salesforce",
+            "type": kind, "subject": data["id"], "time": datetime.now(UTC).isoformat(),
+            "datacontenttype": "application/json", "data": data}
+
+
+def stale_version(data: dict[str, Any]) -> dict[str, Any]:
+    """The same deal as it was an hour earlier, still in negotiation."""
+    earlier = datetime.fromisoformat(data["version"].replace("Z", "+00:00")) - timedelta(hours=1)
+    return {**data, "stage": "Proposal/Price Quote", "is_won": False,
+            "version": earlier.isoformat().replace("+00:00", "Z")}
+
+
+def deliveries(customers: list[dict[str, Any]], opportunities: list[dict[str, Any]],
+               rng: random.Random, copies: int | None = None,
+               stale_share: float = 0.35) -> list[dict[str, Any]]:
+    """Every change `copies` times (default 1–3), a stale version of some deals, shuffled."""
+    events = [cloud_event(CUSTOMER_CHANGED, c) for c in customers]
+    for data in opportunities:
+        events += [cloud_event(OPPORTUNITY_CHANGED, data)] * (copies or rng.randint(1, 3))
+        if rng.random() < stale_share:
+            events.append(cloud_event(OPPORTUNITY_CHANGED, stale_version(data)))
+    rng.shuffle(events)
+    return events
+
+
+BAD_INPUTS: list[tuple[str, bytes]] = [
+    ("malformed JSON", b'{"specversion": "1.0", "id": '),
+    ("missing 'source'", b'{"specversion":"1.0","id":"x-1","type":"handoff.opportunity.changed",'
+                         b'"data":{}}'),
+    ("unknown event type", b'{"specversion":"1.0","id":"x-2","source":"/crm","type":"crm.lead.'
+                           b'created","data":{"id":"00Q1"}}'),
+]
+
+
+def bad_opportunity(template: dict[str, Any], problem: str) -> dict[str, Any]:
+    """A real deal's data with one thing wrong, under a fresh event id."""
+    wrong = {"wrong currency": {"currency": "EURO"}, "negative amount": {"amount": "-250.00"}}
+    data = {**template, **wrong[problem]}
+    return {**cloud_event(OPPORTUNITY_CHANGED, data), "id": f"bad-{problem.replace(' ', '-')}"}
