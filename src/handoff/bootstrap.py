@@ -10,12 +10,13 @@ from handoff.connectors.ports import CrmConnector, ErpConnector
 from handoff.connectors.registry import connect_crm, connect_erp
 from handoff.engine.worker import Worker
 from handoff.flows.provisioning import ProvisioningController
+from handoff.flows.write_back import WriteBackController
 from handoff.store.db import Database
 
 
 def build_worker(settings: Settings, db: Database, crm: CrmConnector, erp: ErpConnector,
                  owner: str | None = None) -> Worker:
-    controllers = {"opportunity": ProvisioningController(db, crm, erp, settings.release)}
+    controllers = [ProvisioningController(db, erp, settings.release), WriteBackController(db, crm)]
     return Worker(db, controllers, settings.retry, concurrency=settings.worker.concurrency,
                   lease=settings.worker.lease, poll_seconds=settings.worker.poll_seconds,
                   owner=owner)

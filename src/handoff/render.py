@@ -45,12 +45,11 @@ def lineage(trace: dict[str, Any]) -> str:
     ]
     if trace["exceptions"]:
         lines += ["", "exceptions", table(
-            ["created", "kind", "error", "attempts", "resolution", "message"],
-            [[x["created_at"][:23], x["kind"], x["error"], x["attempts"],
+            ["created", "key", "kind", "error", "attempts", "resolution", "message"],
+            [[x["created_at"][:23], x["business_key"], x["kind"], x["error"], x["attempts"],
               x["resolution"] or "open", _clip(x["message"], 70)] for x in trace["exceptions"]])]
-    if trace["queued"]:
-        q = trace["queued"]
-        lines += ["", f"queued: due {q['due_at']}, attempts {q['attempts']}"
+    for q in trace["queued"]:
+        lines += ["", f"queued {q['key']}: due {q['due_at']}, attempts {q['attempts']}"
                   + (f", last error: {q['last_error']}" if q["last_error"] else "")]
     return "\n".join(lines)
 

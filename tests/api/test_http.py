@@ -30,7 +30,7 @@ async def test_accepted_then_duplicate_then_traced(client) -> None:
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
     lineage = (await client.get("/trace/006T")).json()
     assert [e["outcome"] for e in lineage["events"]] == ["applied"]
-    assert lineage["queued"]["attempts"] == 0 and lineage["status"] == "received"
+    assert lineage["queued"][0]["attempts"] == 0 and lineage["status"] == "received"
 
 
 @pytest.mark.anyio

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from handoff.engine.clock import utcnow
 from handoff.engine.inbox import Outcome, accept
 from handoff.errors import IntakeError
-from handoff.store.sql import read_counters
+from handoff.store.metrics import counts as derived_counts
 from handoff.store.tables import intake_rejections, opportunities, reconcile_queue
 from tests.factories import customer_data, customer_event, event, opportunity_data
 
@@ -17,7 +17,7 @@ def counts(db) -> dict[str, int]:
     with db.reading() as conn:
         tables = {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                   for t in (opportunities, reconcile_queue, intake_rejections)}
-        return tables | read_counters(conn)
+        return tables | derived_counts(conn)
 
 
 def test_new_event_is_stored_applied_and_enqueued_once(db) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from handoff.connectors.ports import CrmStatusUpdate, UpsertResult
 from handoff.domain import Customer, Project
@@ -76,13 +76,21 @@ class MemoryCrm:
 
     def __init__(self) -> None:
         self.records: dict[str, CrmStatusUpdate] = {}
+        self.rejects: dict[str, HandoffError] = {}
         self.faults = ScriptedFaults()
         self.calls = 0
         self._lock = threading.Lock()
 
-    def write_back(self, update: CrmStatusUpdate) -> None:
+    def write_back_many(self, updates: Sequence[CrmStatusUpdate]) -> list[HandoffError | None]:
+        """One call for the batch; `rejects` refuses single records the way a CRM would."""
         self.faults.before()
+        outcomes: list[HandoffError | None] = []
         with self._lock:
             self.calls += 1
-            self.records[update.opportunity_id] = update
+            for update in updates:
+                error = self.rejects.pop(update.opportunity_id, None)
+                if error is None:
+                    self.records[update.opportunity_id] = update
+                outcomes.append(error)
         self.faults.after()
+        return outcomes

@@ -7,10 +7,12 @@ response was lost) it leaves the target exactly as one call would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from handoff.domain import Customer, Project, ProvisioningStatus
+from handoff.errors import HandoffError
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +37,10 @@ class UpsertResult:
 class CrmConnector(Protocol):
     system: str
 
-    def write_back(self, update: CrmStatusUpdate) -> None:
-        """Set the provisioning fields on the opportunity record."""
+    def write_back_many(self, updates: Sequence[CrmStatusUpdate]) -> list[HandoffError | None]:
+        """Set the provisioning fields on each opportunity record, in as few calls as the
+        API allows. One outcome per update, in order: None when saved, else the error for
+        that record. An error of the whole call is raised."""
 
 
 class ErpConnector(Protocol):

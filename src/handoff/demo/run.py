@@ -40,7 +40,7 @@ def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo
         out(f"Starting the sandbox twins (Salesforce, NetSuite) and handoff on {database_url}")
         sf = stack.enter_context(TwinProcess("salesforce", workdir / "tls"))
         ns = stack.enter_context(TwinProcess("netsuite", workdir / "tls"))
-        env = {**SECRETS, "HANDOFF_CONFIG": str(_write_config(workdir, database_url, sf, ns)),
+        env = {**SECRETS, "HANDOFF_CONFIG": str(write_config(workdir, database_url, sf, ns)),
                "HANDOFF_DATABASE_URL": database_url}
         crm = SalesforceConnector(SalesforceSettings(sf.base_url, session_id="SANDBOX_SESSION",
                                                      ca_file=sf.ca_file))
@@ -76,7 +76,9 @@ def _fresh_workdir(workdir: Path) -> str:
     return f"sqlite:///{database}"
 
 
-def _write_config(workdir: Path, database_url: str, sf: TwinProcess, ns: TwinProcess) -> Path:
+def write_config(workdir: Path, database_url: str, sf: TwinProcess, ns: TwinProcess,
+                 lease_seconds: float = 30) -> Path:
+    """A handoff.toml aimed at the running twins (secrets stay in SECRETS, for the env)."""
     path = workdir / "handoff.toml"
     path.write_text(f"""# Written by `handoff demo` for its sandbox twins.
 [database]
@@ -84,7 +86,7 @@ url = "{database_url}"
 
 [worker]
 concurrency = 8
-lease_seconds = 30
+lease_seconds = {lease_seconds}
 
 [retry]
 base_seconds = 0.2

@@ -14,7 +14,7 @@ from handoff.connectors.twin_process import TwinProcess
 from handoff.demo.scenario import Fate
 from handoff.render import table
 from handoff.store import open_database
-from handoff.store.sql import read_counters
+from handoff.store.metrics import counts
 from handoff.store.tables import exceptions, hops, provisioning
 
 
@@ -52,7 +52,7 @@ def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinP
     with db.reading() as conn:
         rows = conn.execute(sa.select(provisioning.c.opportunity_id, provisioning.c.status,
                                       provisioning.c.detail, provisioning.c.project_target_id)).all()
-        counters = read_counters(conn)
+        counters = counts(conn)
         unblocked = conn.execute(
             sa.select(sa.func.count(sa.distinct(hops.c.opportunity_id)))
             .join(provisioning, provisioning.c.opportunity_id == hops.c.opportunity_id)
@@ -124,7 +124,8 @@ def render(s: DemoSummary, database_url: str) -> str:
         ["retried", c.get("retries", 0),
          f"NetSuite 429×{ns['throttle']} 503×{ns['unavailable'] + ns['maintenance']} "
          f"lost×{ns['lose_response']}; Salesforce limit×{sf['throttle']}"],
-        ["parked / quarantined", f"{c.get('parked', 0)} / {c.get('quarantined', 0)}", ""],
+        ["parked / quarantined", f"{c.get('parked', 0)} / {c.get('quarantined', 0)}",
+         "a person decides; `handoff replay` after the fix"],
         ["dead letters", s.open_dead_letters, ""],
     ]
     checks = [

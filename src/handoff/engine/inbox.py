@@ -18,9 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from handoff.domain import Customer, Opportunity
 from handoff.engine import queue
 from handoff.engine.cloudevents import CloudEvent, parse_event, parse_json
+from handoff.engine.keys import opportunity_key
 from handoff.engine.payloads import (
+    CUSTOMER_CHANGED,
     EVENT_TYPES,
     OPPORTUNITY_CHANGED,
     customer_data,
@@ -30,7 +33,6 @@ from handoff.engine.payloads import (
 )
 from handoff.errors import IntakeError
 from handoff.store.db import Database
-from handoff.store.sql import bump
 from handoff.store.tables import customers, inbox_events, intake_rejections, opportunities
 
 
@@ -48,8 +50,20 @@ class Accepted:
     correlation_id: str | None
 
 
-def opportunity_key(opportunity_id: str) -> str:
-    return f"opportunity:{opportunity_id}"
+ib, opp_t, cust_t = inbox_events.c, opportunities.c, customers.c
+_SAME_EVENT = sa.and_(ib.source == sa.bindparam("b_source"), ib.event_id == sa.bindparam("b_id"))
+SEEN = sa.select(ib.body_hash, ib.subject, ib.correlation_id).where(_SAME_EVENT)
+COUNT_REPEAT = sa.update(inbox_events).where(_SAME_EVENT).values(deliveries=ib.deliveries + 1)
+RECORD = sa.insert(inbox_events)
+HELD_OPPORTUNITY = sa.select(opp_t.version, opp_t.correlation_id).where(opp_t.id == sa.bindparam("b_id"))
+INSERT_OPPORTUNITY = sa.insert(opportunities)
+UPDATE_OPPORTUNITY = sa.update(opportunities).where(opp_t.id == sa.bindparam("b_id"))
+HELD_CUSTOMER = sa.select(cust_t.version).where(cust_t.id == sa.bindparam("b_id"))
+INSERT_CUSTOMER = sa.insert(customers)
+UPDATE_CUSTOMER = sa.update(customers).where(cust_t.id == sa.bindparam("b_id"))
+DEALS_OF_CUSTOMER = sa.select(opp_t.id).where(opp_t.account_id == sa.bindparam("b_id"))
+
+Change = Opportunity | Customer
 
 
 def accept(db: Database, body: Any, now: datetime) -> Accepted:
@@ -57,94 +71,85 @@ def accept(db: Database, body: Any, now: datetime) -> Accepted:
     in intake_rejections and changes nothing else."""
     try:
         event = parse_event(parse_json(body) if isinstance(body, bytes) else body)
-        _check_type(event)
-        return _store(db, event, now)
+        change = _parse_change(event)
+        return _store(db, event, change, now)
     except IntakeError as exc:
         record_rejection(db, exc, body, now)
         raise
 
 
-def _check_type(event: CloudEvent) -> None:
-    if event.type not in EVENT_TYPES:
-        raise IntakeError(f"unknown event type {event.type!r}; known: {', '.join(EVENT_TYPES)}",
-                          status=422, field="type")
+def _parse_change(event: CloudEvent) -> Change:
+    if event.type == OPPORTUNITY_CHANGED:
+        return parse_opportunity(event.data)
+    if event.type == CUSTOMER_CHANGED:
+        return parse_customer(event.data)
+    raise IntakeError(f"unknown event type {event.type!r}; known: {', '.join(EVENT_TYPES)}",
+                      status=422, field="type")
 
 
-def _store(db: Database, event: CloudEvent, now: datetime) -> Accepted:
+def _store(db: Database, event: CloudEvent, change: Change, now: datetime) -> Accepted:
     for attempt in range(3):
         try:
             with db.transaction() as conn:
-                return _store_in(conn, event, now)
+                return _store_in(conn, event, change, now)
         except IntegrityError:
             if attempt == 2:  # a concurrent twin of this event won the race twice: odd
                 raise
     raise AssertionError("unreachable")
 
 
-def _store_in(conn: Connection, event: CloudEvent, now: datetime) -> Accepted:
-    seen = conn.execute(
-        sa.select(inbox_events.c.body_hash, inbox_events.c.subject, inbox_events.c.correlation_id)
-        .where(inbox_events.c.source == event.source, inbox_events.c.event_id == event.id)
-    ).first()
+def _store_in(conn: Connection, event: CloudEvent, change: Change, now: datetime) -> Accepted:
+    key = {"b_source": event.source, "b_id": event.id}
+    seen = conn.execute(SEEN, key).first()
     if seen is not None:
         if seen.body_hash != event.body_hash:
             raise IntakeError(
                 f"event {event.id!r} from {event.source!r} was accepted before with different "
                 "content; a new change needs a new event id", status=409, field="id")
-        conn.execute(sa.update(inbox_events)
-                     .where(inbox_events.c.source == event.source, inbox_events.c.event_id == event.id)
-                     .values(deliveries=inbox_events.c.deliveries + 1))
-        bump(conn, "duplicates_suppressed")
+        conn.execute(COUNT_REPEAT, key)
         return Accepted(Outcome.DUPLICATE, seen.subject, seen.correlation_id)
-    if event.type == OPPORTUNITY_CHANGED:
-        subject, outcome, correlation = _apply_opportunity(conn, event, now)
+    if isinstance(change, Opportunity):
+        outcome, correlation = _apply_opportunity(conn, change, event.trace_id, now)
     else:
-        subject, outcome, correlation = _apply_customer(conn, event, now)
-    conn.execute(sa.insert(inbox_events).values(
-        source=event.source, event_id=event.id, type=event.type, subject=subject,
-        body_hash=event.body_hash, body=event.envelope(), outcome=outcome.value,
-        correlation_id=correlation, received_at=now))
-    bump(conn, "events_accepted")
-    bump(conn, f"events_{outcome.value}")
-    return Accepted(outcome, subject, correlation)
+        outcome, correlation = _apply_customer(conn, change, now), None
+    conn.execute(RECORD, {
+        "source": event.source, "event_id": event.id, "type": event.type, "subject": change.id,
+        "body_hash": event.body_hash, "body": event.envelope(), "outcome": outcome.value,
+        "correlation_id": correlation, "received_at": now})
+    return Accepted(outcome, change.id, correlation)
 
 
-def _apply_opportunity(conn: Connection, event: CloudEvent, now: datetime) -> tuple[str, Outcome, str]:
-    opp = parse_opportunity(event.data)
-    held = conn.execute(
-        sa.select(opportunities.c.version, opportunities.c.correlation_id)
-        .where(opportunities.c.id == opp.id)).first()
+def _apply_opportunity(conn: Connection, opp: Opportunity, trace_id: str | None,
+                       now: datetime) -> tuple[Outcome, str]:
+    held = conn.execute(HELD_OPPORTUNITY, {"b_id": opp.id}).first()
     values = {"account_id": opp.account_id, "version": opp.version,
               "data": opportunity_data(opp), "updated_at": now}
     if held is None:
-        correlation = event.trace_id or uuid.uuid4().hex
-        conn.execute(sa.insert(opportunities).values(id=opp.id, correlation_id=correlation, **values))
+        correlation = trace_id or uuid.uuid4().hex
+        conn.execute(INSERT_OPPORTUNITY, {"id": opp.id, "correlation_id": correlation, **values})
     else:
         correlation = held.correlation_id
         outcome = _compare(opp.version, held.version)
         if outcome is not Outcome.APPLIED:
-            return opp.id, outcome, correlation
-        conn.execute(sa.update(opportunities).where(opportunities.c.id == opp.id).values(**values))
+            return outcome, correlation
+        conn.execute(UPDATE_OPPORTUNITY, {"b_id": opp.id, **values})
     queue.enqueue(conn, opportunity_key(opp.id), now)
-    return opp.id, Outcome.APPLIED, correlation
+    return Outcome.APPLIED, correlation
 
 
-def _apply_customer(conn: Connection, event: CloudEvent, now: datetime) -> tuple[str, Outcome, None]:
-    customer = parse_customer(event.data)
-    held = conn.execute(sa.select(customers.c.version).where(customers.c.id == customer.id)).first()
+def _apply_customer(conn: Connection, customer: Customer, now: datetime) -> Outcome:
+    held = conn.execute(HELD_CUSTOMER, {"b_id": customer.id}).first()
     values = {"version": customer.version, "data": customer_data(customer), "updated_at": now}
     if held is None:
-        conn.execute(sa.insert(customers).values(id=customer.id, **values))
+        conn.execute(INSERT_CUSTOMER, {"id": customer.id, **values})
     else:
         outcome = _compare(customer.version, held.version)  # type: ignore[arg-type]
         if outcome is not Outcome.APPLIED:
-            return customer.id, outcome, None
-        conn.execute(sa.update(customers).where(customers.c.id == customer.id).values(**values))
-    deals = conn.execute(
-        sa.select(opportunities.c.id).where(opportunities.c.account_id == customer.id)).scalars()
-    for opportunity_id in deals:  # a customer change may release (or block) its deals
-        queue.enqueue(conn, opportunity_key(opportunity_id), now)
-    return customer.id, Outcome.APPLIED, None
+            return outcome
+        conn.execute(UPDATE_CUSTOMER, {"b_id": customer.id, **values})
+    for opportunity_id in conn.execute(DEALS_OF_CUSTOMER, {"b_id": customer.id}).scalars().all():
+        queue.enqueue(conn, opportunity_key(opportunity_id), now)  # may release or block it
+    return Outcome.APPLIED
 
 
 def _compare(incoming: datetime, held: datetime) -> Outcome:
@@ -164,7 +169,6 @@ def record_rejection(db: Database, error: IntakeError, body: Any, now: datetime)
             received_at=now, status_code=error.status, reason=error.message, field=error.field,
             source=_short(envelope.get("source")), event_id=_short(envelope.get("id")),
             excerpt=excerpt[:2000]))
-        bump(conn, "events_rejected")
 
 
 def _short(value: Any) -> str | None:

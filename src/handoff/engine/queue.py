@@ -9,15 +9,24 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handoff.store.sql import insert_or_update
+from handoff.store.sql import upsert
 from handoff.store.tables import reconcile_queue as q
-from handoff.store.types import UtcDateTime
+
+_KEY = sa.bindparam("b_key")
+_OWNER = sa.bindparam("b_owner")
+COMPLETE = sa.delete(q).where(q.c.key == _KEY, q.c.generation == sa.bindparam("b_generation"),
+                              q.c.lease_owner == _OWNER)
+RELEASE = sa.update(q).where(q.c.key == _KEY, q.c.lease_owner == _OWNER)
+DEPTH = sa.select(sa.func.count()).select_from(q)
+NEXT_DUE = sa.select(sa.func.min(q.c.due_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,75 +36,61 @@ class Claim:
     attempts: int
 
 
+def _requeue(table: sa.Table, excluded: Any) -> dict[str, Any]:
+    """A key already queued: one more generation, due at the earlier of the two times."""
+    sooner = sa.case((excluded.due_at < table.c.due_at, excluded.due_at), else_=table.c.due_at)
+    return {"generation": table.c.generation + 1, "due_at": sooner}
+
+
 def enqueue(conn: Connection, key: str, now: datetime) -> None:
-    """Due now; if already queued, bump the generation and pull it forward."""
-    insert_or_update(
-        conn, q,
-        {"key": key, "generation": 1, "due_at": now, "attempts": 0, "enqueued_at": now},
-        ["key"],
-        {"generation": q.c.generation + 1, "due_at": _earliest(conn, q.c.due_at, now)},
-    )
+    upsert(conn, q, {"key": key, "generation": 1, "due_at": now, "attempts": 0,
+                     "enqueued_at": now}, ("key",), set_clause=_requeue)
 
 
-def _earliest(conn: Connection, column: sa.Column[datetime], now: datetime) -> sa.ColumnElement[datetime]:
-    smallest = sa.func.min if conn.dialect.name == "sqlite" else sa.func.least
-    return smallest(column, sa.literal(now, UtcDateTime))
-
-
-def claim(conn: Connection, owner: str, limit: int, now: datetime, lease: timedelta) -> list[Claim]:
-    due = (
-        sa.select(q.c.key)
-        .where(q.c.due_at <= now, sa.or_(q.c.lease_expires.is_(None), q.c.lease_expires < now))
-        .order_by(q.c.due_at)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    now = sa.bindparam("b_now", type_=q.c.due_at.type)
+    due = (sa.select(q.c.key)
+           .where(q.c.key.startswith(sa.bindparam("b_prefix")), q.c.due_at <= now,
+                  sa.or_(q.c.lease_expires.is_(None), q.c.lease_expires < now))
+           .order_by(q.c.due_at).limit(sa.bindparam("b_limit")))
+    if dialect == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    stmt = (
-        sa.update(q)
-        .where(q.c.key.in_(due.scalar_subquery()))
-        .values(lease_owner=owner, lease_expires=now + lease)
-        .returning(q.c.key, q.c.generation, q.c.attempts)
-    )
-    return [Claim(r.key, r.generation, r.attempts) for r in conn.execute(stmt)]
+    return (sa.update(q).where(q.c.key.in_(due.scalar_subquery()))
+            .values(lease_owner=_OWNER, lease_expires=sa.bindparam("b_until", type_=q.c.due_at.type))
+            .returning(q.c.key, q.c.generation, q.c.attempts))
+
+
+def claim(conn: Connection, owner: str, limit: int, now: datetime, lease: timedelta,
+          prefix: str = "") -> list[Claim]:
+    """Lease up to `limit` due keys starting with `prefix` (a controller's keys)."""
+    rows = conn.execute(_claim_statement(conn.dialect.name),
+                        {"b_now": now, "b_limit": limit, "b_owner": owner, "b_until": now + lease,
+                         "b_prefix": prefix})
+    return [Claim(r.key, r.generation, r.attempts) for r in rows]
 
 
 def complete(conn: Connection, claim: Claim, owner: str) -> bool:
     """Done with this generation. False if the key changed meanwhile: it stays queued and
     is released at once, so the newer state is reconciled too."""
-    done = conn.execute(
-        sa.delete(q).where(q.c.key == claim.key, q.c.generation == claim.generation,
-                           q.c.lease_owner == owner)
-    )
+    done = conn.execute(COMPLETE, {"b_key": claim.key, "b_generation": claim.generation,
+                                   "b_owner": owner})
     if done.rowcount:
         return True
-    _release(conn, claim.key, owner, attempts=0)
+    conn.execute(RELEASE, {"b_key": claim.key, "b_owner": owner, "lease_owner": None,
+                           "lease_expires": None, "attempts": 0})
     return False
 
 
 def retry_later(conn: Connection, claim: Claim, owner: str, due_at: datetime, error: str) -> None:
-    conn.execute(
-        sa.update(q).where(q.c.key == claim.key, q.c.lease_owner == owner)
-        .values(due_at=due_at, attempts=claim.attempts + 1, lease_owner=None,
-                lease_expires=None, last_error=error[:2000])
-    )
-
-
-def remove(conn: Connection, key: str) -> None:
-    """Take a key out (parked or dead-lettered): a replay or a new change puts it back."""
-    conn.execute(sa.delete(q).where(q.c.key == key))
-
-
-def _release(conn: Connection, key: str, owner: str, attempts: int) -> None:
-    conn.execute(
-        sa.update(q).where(q.c.key == key, q.c.lease_owner == owner)
-        .values(lease_owner=None, lease_expires=None, attempts=attempts)
-    )
+    conn.execute(RELEASE, {"b_key": claim.key, "b_owner": owner, "due_at": due_at,
+                           "attempts": claim.attempts + 1, "lease_owner": None,
+                           "lease_expires": None, "last_error": error[:2000]})
 
 
 def depth(conn: Connection) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(q)).scalar_one()
+    return conn.execute(DEPTH).scalar_one()
 
 
 def next_due(conn: Connection) -> datetime | None:
-    return conn.execute(sa.select(sa.func.min(q.c.due_at))).scalar_one()
+    return conn.execute(NEXT_DUE).scalar_one()

@@ -2,6 +2,10 @@
 
 Many threads per process, many processes per host, many hosts: the queue's leases keep
 one worker per key, and controllers are idempotent, so any of them may die at any time.
+
+A batch controller (write-back) gets many keys in one call. Each worker keeps at most one
+batch per controller in flight, so while a batch is out the next one fills up: under load
+batches grow, when idle a single key goes out at once (group commit).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -18,43 +22,68 @@ from typing import Protocol
 from sqlalchemy.exc import OperationalError
 
 from handoff.engine import queue
+from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
 from handoff.engine.exceptions import open_exception
 from handoff.engine.queue import Claim
-from handoff.engine.retry import Action, RetryPolicy
+from handoff.engine.retry import Action, Decision, RetryPolicy
 from handoff.errors import HandoffError, TransientError
 from handoff.store.db import Database
 from handoff.store.sql import bump
 
 log = logging.getLogger("handoff.worker")
+Outcomes = dict[str, BaseException | None]
 
 
 class Controller(Protocol):
-    def reconcile(self, key: str, attempt: int) -> None: ...
-    def gave_up(self, key: str, action: Action, error: BaseException, attempt: int) -> None: ...
+    """Brings one key's systems in line; writes go into `changes`, committed with the
+    key's outcome."""
+
+    prefix: str
+
+    def reconcile(self, key: str, attempt: int, changes: Changes) -> None: ...
+    def gave_up(self, key: str, action: Action, error: BaseException, attempt: int,
+                changes: Changes) -> None: ...
+
+
+class BatchController(Protocol):
+    """Brings many keys in line with one call; returns each key's outcome (None: done)."""
+
+    prefix: str
+    batch_size: int
+
+    def reconcile_batch(self, claims: Sequence[Claim], changes: Changes) -> Outcomes: ...
+    def gave_up(self, key: str, action: Action, error: BaseException, attempt: int,
+                changes: Changes) -> None: ...
+
+
+AnyController = Controller | BatchController
 
 
 class Worker:
-    def __init__(self, db: Database, controllers: dict[str, Controller], retry: RetryPolicy, *,
+    def __init__(self, db: Database, controllers: Sequence[AnyController], retry: RetryPolicy, *,
                  concurrency: int = 8, lease: timedelta = timedelta(seconds=60),
                  poll_seconds: float = 0.05, clock: Callable[[], datetime] = utcnow,
                  owner: str | None = None) -> None:
-        self.db, self.controllers, self.retry = db, controllers, retry
-        self.concurrency, self.lease, self.poll, self.clock = concurrency, lease, poll_seconds, clock
+        self.db, self.retry, self.clock = db, retry, clock
+        self.controllers = {c.prefix: c for c in controllers}
+        self.concurrency, self.lease, self.poll = concurrency, lease, poll_seconds
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self.rng = random.Random()
 
     def run(self, stop: threading.Event | None = None, until_idle: bool = False) -> None:
         """Work until `stop` is set, or (until_idle) until the queue holds nothing at all."""
         stop = stop or threading.Event()
+        inflight: dict[Future[None], str | None] = {}  # task -> prefix of a batch task
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.owner) as pool:
-            inflight: set[Future[None]] = set()
             while not stop.is_set():
-                free = self.concurrency - len(inflight)
-                for claim in self._claim(free) if free else []:
-                    inflight.add(pool.submit(self.process, claim))
+                busy = {prefix for prefix in inflight.values() if prefix}
+                for task, args, batch in self._claim(self.concurrency - len(inflight), busy):
+                    inflight[pool.submit(task, *args)] = batch
                 if inflight:
-                    _, inflight = wait(inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
+                    done, _ = wait(inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        del inflight[future]
                 elif until_idle and self._queue_empty():
                     break
                 else:
@@ -62,45 +91,77 @@ class Worker:
             wait(inflight)
 
     def process(self, claim: Claim) -> None:
-        controller = self._controller(claim.key)
-        attempt = claim.attempts + 1
+        controller = self.controllers[_prefix(claim.key)]
+        changes = Changes()
         try:
-            controller.reconcile(claim.key, attempt)
+            controller.reconcile(claim.key, claim.attempts + 1, changes)  # type: ignore[union-attr]
+            outcomes: Outcomes = {claim.key: None}
         except Exception as exc:  # every failure gets a decision; none escapes the worker
-            self._failed(claim, controller, _classify(exc), attempt)
-            return
-        with self.db.transaction() as conn:
-            queue.complete(conn, claim, self.owner)
-            bump(conn, "reconciled")
+            outcomes = {claim.key: exc}
+        self._settle([claim], outcomes, controller, changes)
 
-    def _failed(self, claim: Claim, controller: Controller, error: BaseException,
-                attempt: int) -> None:
-        decision = self.retry.decide(error, attempt, self.rng)
-        now = self.clock()
-        if decision.action is Action.RETRY:
-            with self.db.transaction() as conn:
-                due = now + timedelta(seconds=decision.delay)
-                queue.retry_later(conn, claim, self.owner, due, str(error))
-                bump(conn, "retries")
-            return
-        log.warning("%s %s after %d attempt(s): %s", decision.action, claim.key, attempt, error,
-                    exc_info=error if not isinstance(error, HandoffError) else None)
-        controller.gave_up(claim.key, decision.action, error, attempt)
-        with self.db.transaction() as conn:
-            open_exception(conn, claim.key, decision.action.value, error, attempt, now)
-            queue.complete(conn, claim, self.owner)
-            bump(conn, decision.action.value)
-
-    def _controller(self, key: str) -> Controller:
-        prefix = key.split(":", 1)[0]
+    def process_batch(self, claims: Sequence[Claim]) -> None:
+        controller = self.controllers[_prefix(claims[0].key)]
+        changes = Changes()
         try:
-            return self.controllers[prefix]
-        except KeyError:
-            raise LookupError(f"no controller for key {key!r}") from None
+            outcomes = controller.reconcile_batch(claims, changes)  # type: ignore[union-attr]
+        except Exception as exc:  # the whole call failed: every key shares the error
+            outcomes = {claim.key: exc for claim in claims}
+        self._settle(claims, outcomes, controller, changes)
 
-    def _claim(self, limit: int) -> list[Claim]:
+    def _settle(self, claims: Sequence[Claim], outcomes: Outcomes, controller: AnyController,
+                changes: Changes) -> None:
+        """One transaction: what the controller learned, and each key's next step."""
+        now = self.clock()
+        decided = [(claim, self._decide(claim, outcomes.get(claim.key), controller, changes))
+                   for claim in claims]
         with self.db.transaction() as conn:
-            return queue.claim(conn, self.owner, limit, self.clock(), self.lease)
+            changes.apply(conn, now)
+            for claim, (decision, error) in decided:
+                if decision is None or decision.action is not Action.RETRY:
+                    queue.complete(conn, claim, self.owner)
+                if decision is None:
+                    continue
+                if decision.action is Action.RETRY:
+                    due = now + timedelta(seconds=decision.delay)
+                    queue.retry_later(conn, claim, self.owner, due, str(error))
+                    bump(conn, "retries")
+                else:
+                    open_exception(conn, claim.key, decision.action.value, error,
+                                   claim.attempts + 1, now)
+
+    def _decide(self, claim: Claim, error: BaseException | None, controller: AnyController,
+                changes: Changes) -> tuple[Decision | None, BaseException | None]:
+        if error is None:
+            return None, None
+        error, attempt = _classify(error), claim.attempts + 1
+        decision = self.retry.decide(error, attempt, self.rng)
+        if decision.action is not Action.RETRY:
+            log.warning("%s %s after %d attempt(s): %s", decision.action, claim.key, attempt,
+                        error, exc_info=error if not isinstance(error, HandoffError) else None)
+            controller.gave_up(claim.key, decision.action, error, attempt, changes)
+        return decision, error
+
+    def _claim(self, free: int, busy: set[str]) -> list[tuple[Callable[..., None], tuple, str | None]]:
+        """Claims for the free threads, a batch controller's first (one thread serves many
+        keys), then one key per thread."""
+        tasks: list[tuple[Callable[..., None], tuple, str | None]] = []
+        if free <= 0:
+            return tasks
+        now = self.clock()
+        with self.db.transaction() as conn:
+            for prefix, controller in sorted(self.controllers.items(), key=_batch_first):
+                room = free - len(tasks)
+                if room <= 0:
+                    break
+                size = getattr(controller, "batch_size", None)
+                if size and prefix not in busy:
+                    claims = queue.claim(conn, self.owner, size, now, self.lease, prefix)
+                    tasks += [(self.process_batch, (claims,), prefix)] if claims else []
+                elif not size:
+                    claims = queue.claim(conn, self.owner, room, now, self.lease, prefix)
+                    tasks += [(self.process, (claim,), None) for claim in claims]
+        return tasks
 
     def _queue_empty(self) -> bool:
         with self.db.reading() as conn:
@@ -114,7 +175,15 @@ class Worker:
         return max(self.poll, min(0.5, (due - self.clock()).total_seconds()))
 
 
-def _classify(exc: Exception) -> BaseException:
+def _prefix(key: str) -> str:
+    return key.split(":", 1)[0] + ":"
+
+
+def _batch_first(item: tuple[str, AnyController]) -> bool:
+    return not hasattr(item[1], "batch_size")
+
+
+def _classify(exc: BaseException) -> BaseException:
     """A locked or unreachable database is transient; anything else stays what it is."""
     if isinstance(exc, OperationalError):
         return TransientError(f"database: {exc.orig}")

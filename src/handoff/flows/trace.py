@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handoff.engine.inbox import opportunity_key
+from handoff.engine.keys import crm_key, opportunity_key
 from handoff.store.db import Database
 from handoff.store.tables import (
     customers,
@@ -50,7 +50,7 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
                          .where(provisioning.c.opportunity_id == opportunity_id)).first()
     customer = conn.execute(sa.select(customers.c.data)
                             .where(customers.c.id == opp.account_id)).first()
-    key = opportunity_key(opportunity_id)
+    keys = [opportunity_key(opportunity_id), crm_key(opportunity_id)]
     return {
         "opportunity_id": opportunity_id,
         "correlation_id": opp.correlation_id,
@@ -65,14 +65,12 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
             .where(inbox_events.c.subject == opportunity_id).order_by(inbox_events.c.seq)),
         "hops": [_hop(h) for h in _rows(conn, sa.select(hops).where(
             hops.c.opportunity_id == opportunity_id).order_by(hops.c.id))],
-        "exceptions": _rows(conn, sa.select(
-            exceptions.c.kind, exceptions.c.error, exceptions.c.message, exceptions.c.field,
-            exceptions.c.attempts, exceptions.c.created_at, exceptions.c.resolved_at,
-            exceptions.c.resolution).where(exceptions.c.business_key == key)
-            .order_by(exceptions.c.id)),
-        "queued": next(iter(_rows(conn, sa.select(
-            reconcile_queue.c.due_at, reconcile_queue.c.attempts, reconcile_queue.c.last_error)
-            .where(reconcile_queue.c.key == key))), None),
+        "exceptions": _rows(conn, sa.select(exceptions)
+                            .where(exceptions.c.business_key.in_(keys))
+                            .order_by(exceptions.c.id)),
+        "queued": _rows(conn, sa.select(
+            reconcile_queue.c.key, reconcile_queue.c.due_at, reconcile_queue.c.attempts,
+            reconcile_queue.c.last_error).where(reconcile_queue.c.key.in_(keys))),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,9 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Threads of one process queue on this lock, which
+        # wakes the next at once, instead of sleeping in SQLite's busy handler.
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -31,7 +35,11 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One transaction; on SQLite it takes the write lock at BEGIN (no upgrade deadlocks)."""
-        with self.engine.begin() as conn:
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     @contextmanager

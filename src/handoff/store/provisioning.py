@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from handoff.domain import Customer, Opportunity, ProvisioningStatus
 from handoff.engine.payloads import parse_customer, parse_opportunity
-from handoff.store.sql import insert_or_update
+from handoff.store.sql import upsert
 from handoff.store.tables import customers, hops, opportunities, provisioning
 
 
@@ -18,8 +18,10 @@ from handoff.store.tables import customers, hops, opportunities, provisioning
 class ProvisioningState:
     status: ProvisioningStatus = ProvisioningStatus.WAITING
     detail: str = ""
+    customer_external_id: str | None = None
     customer_target_id: str | None = None
     customer_synced_version: datetime | None = None
+    project_external_id: str | None = None
     project_target_id: str | None = None
     written_back: str | None = None
 
@@ -46,46 +48,55 @@ class Hop:
     detail: str = ""
 
 
+_opp, _cust, _prov = opportunities.c, customers.c, provisioning.c
+SNAPSHOT = (
+    sa.select(_opp.data, _opp.correlation_id, _cust.data.label("customer"), provisioning)
+    .select_from(opportunities)
+    .outerjoin(customers, _cust.id == _opp.account_id)
+    .outerjoin(provisioning, _prov.opportunity_id == _opp.id)
+    .where(_opp.id == sa.bindparam("b_id"))
+)
+RECORD_HOP = sa.insert(hops)
+
+
 def load_snapshot(conn: Connection, opportunity_id: str) -> Snapshot | None:
-    opp_row = conn.execute(
-        sa.select(opportunities.c.data, opportunities.c.correlation_id)
-        .where(opportunities.c.id == opportunity_id)).first()
-    if opp_row is None:
+    row = conn.execute(SNAPSHOT, {"b_id": opportunity_id}).first()
+    if row is None:
         return None
-    opp = parse_opportunity(opp_row.data)
-    cust_row = conn.execute(
-        sa.select(customers.c.data).where(customers.c.id == opp.account_id)).first()
-    state_row = conn.execute(
-        sa.select(provisioning).where(provisioning.c.opportunity_id == opportunity_id)).first()
     return Snapshot(
-        opportunity=opp,
-        customer=parse_customer(cust_row.data) if cust_row else None,
-        state=_state(state_row),
-        correlation_id=opp_row.correlation_id,
+        opportunity=parse_opportunity(row.data),
+        customer=parse_customer(row.customer) if row.customer else None,
+        state=_state(row),
+        correlation_id=row.correlation_id,
     )
 
 
-def _state(row: sa.Row | None) -> ProvisioningState:
-    if row is None:
+def _state(row: sa.Row) -> ProvisioningState:
+    if row.status is None:
         return ProvisioningState()
     return ProvisioningState(
         status=ProvisioningStatus(row.status), detail=row.detail,
-        customer_target_id=row.customer_target_id,
+        customer_external_id=row.customer_external_id, customer_target_id=row.customer_target_id,
         customer_synced_version=row.customer_synced_version,
-        project_target_id=row.project_target_id, written_back=row.written_back,
+        project_external_id=row.project_external_id, project_target_id=row.project_target_id,
+        written_back=row.written_back,
     )
 
 
 def save_state(conn: Connection, opportunity_id: str, now: datetime, **fields: object) -> None:
-    values = {"updated_at": now, **fields}
-    insert_or_update(
-        conn, provisioning,
-        {"opportunity_id": opportunity_id, "status": ProvisioningStatus.WAITING.value, **values},
-        ["opportunity_id"], values)
+    """Set these fields (a new row starts as WAITING)."""
+    changes = {"updated_at": now, **fields}
+    row = {"opportunity_id": opportunity_id, "status": ProvisioningStatus.WAITING.value, **changes}
+    upsert(conn, provisioning, row, ("opportunity_id",), update=tuple(sorted(changes)))
 
 
-def record_hop(conn: Connection, hop: Hop) -> None:
-    conn.execute(sa.insert(hops).values(
-        opportunity_id=hop.opportunity_id, correlation_id=hop.correlation_id, step=hop.step,
-        system=hop.system, outcome=hop.outcome, target_id=hop.target_id, attempt=hop.attempt,
-        started_at=hop.started_at, finished_at=hop.finished_at, detail=hop.detail[:4000]))
+def record_hops(conn: Connection, batch: list[Hop]) -> None:
+    if batch:
+        conn.execute(RECORD_HOP, [_hop_row(hop) for hop in batch])
+
+
+def _hop_row(hop: Hop) -> dict[str, object]:
+    return {"opportunity_id": hop.opportunity_id, "correlation_id": hop.correlation_id,
+            "step": hop.step, "system": hop.system, "outcome": hop.outcome,
+            "target_id": hop.target_id, "attempt": hop.attempt, "started_at": hop.started_at,
+            "finished_at": hop.finished_at, "detail": hop.detail[:4000]}

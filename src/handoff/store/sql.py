@@ -1,8 +1,11 @@
-"""The few statements whose spelling differs between SQLite and PostgreSQL."""
+"""Statements built once and executed with parameters: SQLAlchemy then reuses the compiled
+SQL, which is most of the cost of a small statement. Also the few whose spelling differs
+between SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,22 +14,35 @@ from sqlalchemy.engine import Connection
 
 from handoff.store.tables import counters
 
+SetClause = Callable[[sa.Table, Any], Mapping[str, Any]]
 
-def insert_or_update(
-    conn: Connection, table: sa.Table, values: Mapping[str, Any], keys: Sequence[str],
-    update: Mapping[str, Any],
-) -> None:
-    """INSERT … ON CONFLICT (keys) DO UPDATE SET update — one statement, no race."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=dict(update)))
+
+@functools.cache
+def upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...],
+                     update: tuple[str, ...], set_clause: SetClause | None = None) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE: the `update` columns take the inserted values,
+    unless `set_clause(table, excluded)` says otherwise."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    changes = (set_clause(table, insert.excluded) if set_clause
+               else {c: insert.excluded[c] for c in update})
+    return insert.on_conflict_do_update(index_elements=list(keys), set_=dict(changes))
+
+
+def upsert(conn: Connection, table: sa.Table, row: Mapping[str, Any], keys: tuple[str, ...],
+           update: tuple[str, ...] | None = None, set_clause: SetClause | None = None) -> None:
+    """Insert `row`, or update the existing one: `update` columns (default: all of `row`
+    but the keys), or what `set_clause` computes."""
+    update = update if update is not None else tuple(sorted(c for c in row if c not in keys))
+    conn.execute(upsert_statement(conn.dialect.name, table, keys, update, set_clause), dict(row))
+
+
+def _add_to_counter(table: sa.Table, excluded: Any) -> Mapping[str, Any]:
+    return {"value": table.c.value + excluded.value}
 
 
 def bump(conn: Connection, name: str, by: int = 1) -> None:
-    """Add to a named counter (events accepted, duplicates suppressed, retries, …)."""
-    if by:
-        insert_or_update(conn, counters, {"name": name, "value": by}, ["name"],
-                         {"value": counters.c.value + by})
+    """Add to a counter that cannot be derived from the tables (e.g. retries)."""
+    upsert(conn, counters, {"name": name, "value": by}, ("name",), set_clause=_add_to_counter)
 
 
 def read_counters(conn: Connection) -> dict[str, int]:

@@ -1,0 +1,31 @@
+"""Changes: what one reconcile wants written, committed by the worker in the same
+transaction as the key's outcome (done, retry later, or given up). One transaction per
+key instead of one per step; a crash loses at most the bookkeeping of calls that were
+idempotent anyway, and they are made again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from handoff.engine import queue
+from handoff.store.provisioning import Hop, record_hops, save_state
+
+
+@dataclass
+class Changes:
+    hops: list[Hop] = field(default_factory=list)
+    states: dict[str, dict[str, object]] = field(default_factory=dict)
+    enqueue: list[str] = field(default_factory=list)
+
+    def set_state(self, opportunity_id: str, **fields: object) -> None:
+        self.states.setdefault(opportunity_id, {}).update(fields)
+
+    def apply(self, conn: Connection, now: datetime) -> None:
+        record_hops(conn, self.hops)
+        for opportunity_id, fields in self.states.items():
+            save_state(conn, opportunity_id, now, **fields)
+        for key in self.enqueue:
+            queue.enqueue(conn, key, now)

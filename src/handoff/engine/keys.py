@@ -1,0 +1,14 @@
+"""Reconcile-queue keys: a prefix names the controller, the rest the business key."""
+
+from __future__ import annotations
+
+OPPORTUNITY = "opportunity:"   # provisioning of one deal
+CRM = "crm:"                   # what the CRM record of one deal should show
+
+
+def opportunity_key(opportunity_id: str) -> str:
+    return OPPORTUNITY + opportunity_id
+
+
+def crm_key(opportunity_id: str) -> str:
+    return CRM + opportunity_id

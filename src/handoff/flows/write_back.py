@@ -1,0 +1,86 @@
+"""The write-back controller: each deal's CRM record shows what handoff knows — project id,
+provisioning status and why — sent in batches (one sObject Collections call for up to 200
+deals on Salesforce). Level-triggered: it writes what the deal's state says now, and only
+when that differs from what the CRM was last told."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from handoff.connectors.ports import CrmConnector, CrmStatusUpdate
+from handoff.domain import ProvisioningStatus
+from handoff.engine.changes import Changes
+from handoff.engine.clock import utcnow
+from handoff.engine.keys import CRM
+from handoff.engine.queue import Claim
+from handoff.engine.retry import Action
+from handoff.errors import HandoffError
+from handoff.flows.plan import write_back_fingerprint
+from handoff.store.db import Database
+from handoff.store.provisioning import Hop
+from handoff.store.tables import opportunities, provisioning
+
+DESIRED = (
+    sa.select(provisioning.c.opportunity_id, provisioning.c.status, provisioning.c.detail,
+              provisioning.c.project_target_id, provisioning.c.written_back,
+              opportunities.c.correlation_id)
+    .join(opportunities, opportunities.c.id == provisioning.c.opportunity_id)
+    .where(provisioning.c.opportunity_id.in_(sa.bindparam("b_ids", expanding=True)))
+)
+
+
+class WriteBackController:
+    prefix = CRM
+    batch_size = 200
+
+    def __init__(self, db: Database, crm: CrmConnector,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.crm, self.clock = db, crm, clock
+
+    def reconcile_batch(self, claims: Sequence[Claim],
+                        changes: Changes) -> dict[str, BaseException | None]:
+        """Write every claimed deal whose CRM view is out of date; one outcome per key."""
+        ids = {claim.key.removeprefix(self.prefix): claim for claim in claims}
+        with self.db.reading() as conn:
+            rows = [r for r in conn.execute(DESIRED, {"b_ids": list(ids)})
+                    if _fingerprint(r) != r.written_back]
+        outcomes: dict[str, BaseException | None] = {claim.key: None for claim in claims}
+        if not rows:
+            return outcomes
+        started = self.clock()
+        try:
+            results: list[BaseException | None] = list(
+                self.crm.write_back_many([_update(r) for r in rows]))
+        except HandoffError as exc:  # the whole call failed: each deal's lineage says so
+            results = [exc] * len(rows)
+        for row, error in zip(rows, results, strict=True):
+            claim = ids[row.opportunity_id]
+            changes.hops.append(self._hop(row, claim, error, started))
+            if error is None:
+                changes.set_state(row.opportunity_id, written_back=_fingerprint(row))
+            outcomes[claim.key] = error
+        return outcomes
+
+    def gave_up(self, key: str, action: Action, error: BaseException, attempt: int,
+                changes: Changes) -> None:
+        """Nothing more to do: the exception is recorded and shown in the deal's trace."""
+
+    def _hop(self, row: sa.Row, claim: Claim, error: BaseException | None,
+             started: datetime) -> Hop:
+        outcome = "ok" if error is None else type(error).__name__
+        detail = str(error) if error else f"CRM shows '{row.status}'" + (
+            f": {row.detail}" if row.detail else "")
+        return Hop(row.opportunity_id, row.correlation_id, "write_back", self.crm.system, outcome,
+                   claim.attempts + 1, started, self.clock(), row.project_target_id, detail)
+
+
+def _update(row: sa.Row) -> CrmStatusUpdate:
+    return CrmStatusUpdate(row.opportunity_id, ProvisioningStatus(row.status), row.detail,
+                           row.project_target_id)
+
+
+def _fingerprint(row: sa.Row) -> str:
+    return write_back_fingerprint(ProvisioningStatus(row.status), row.detail, row.project_target_id)
