@@ -107,6 +107,8 @@ def _open(settings: Settings):  # noqa: ANN202 - a Database
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from handoff.demo.run import run_demo
 
+    if args.deals < 10:
+        raise HandoffError(f"--deals {args.deals}: the scripted lifecycle needs at least 10 deals")
     summary = run_demo(deals=args.deals, seed=args.seed, workdir=args.workdir, out=print)
     return 0 if summary.ok else 1
 

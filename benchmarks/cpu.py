@@ -1,0 +1,29 @@
+"""CPU time, from the kernel's own accounting, of a process, of this process's children and
+of the whole machine: where the cores went during a measurement."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user, nice, system, irq, softirq, steal in /proc/stat
+
+
+def process_seconds(pid: int) -> float:
+    """utime + stime of a running process (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def reaped_children_seconds() -> float:
+    """User + system time of every child this process has waited for, so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent doing anything since boot (the `cpu` line of /proc/stat)."""
+    totals = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return sum(int(totals[i]) for i in BUSY_FIELDS) / TICK

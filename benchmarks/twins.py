@@ -1,0 +1,98 @@
+"""The sandbox twins' bare capacity: a plain client hammering each twin with the calls
+handoff makes, nothing of handoff in between. It bounds every figure measured through them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+from benchmarks.load import Call, Load, expect, hammer
+from benchmarks.progress import say
+from benchmarks.sandbox import NETSUITE_TOKEN, SESSION_ID, running_twins, seed_won_deals, twin_cpu
+from handoff.connectors.ports import CrmStatusUpdate
+from handoff.connectors.salesforce.mapping import write_back_fields
+from handoff.connectors.twin_process import TwinProcess
+from handoff.domain import ProvisioningStatus
+from handoff.engine.payloads import OPPORTUNITY_CHANGED
+
+NETSUITE_UPSERT = "PUT /services/rest/record/v1/customer/eid:{id}"
+SALESFORCE_COLLECTION = "PATCH /services/data/v59.0/composite/sobjects"
+SALESFORCE_SINGLE = "PATCH /services/data/v59.0/sobjects/Opportunity/{id}"
+COLLECTION_SIZE = 200  # records per sObject Collections call, as handoff's write-back sends
+
+
+@dataclass(frozen=True)
+class CallCapacity:
+    twin: str
+    call: str
+    records: int   # records written per call
+    load: Load
+    twin_cpu: float  # CPU seconds the twin's process used during the load
+
+    @property
+    def twin_cpu_ms_per_call(self) -> float:
+        return 1000 * self.twin_cpu / self.load.calls
+
+
+def measure_twins(tls_dir: Path, upserts: int, collections: int, patches: int) -> list[CallCapacity]:
+    with running_twins(tls_dir) as (sf, ns):
+        say(f"  seeding {COLLECTION_SIZE} opportunities (and their accounts) in the Salesforce twin")
+        ids = [e["data"]["id"] for e in seed_won_deals(sf, COLLECTION_SIZE, random.Random(1))
+               if e["type"] == OPPORTUNITY_CHANGED]
+        return [
+            measure(ns, NETSUITE_UPSERT, 1, upserts, netsuite_upsert),
+            measure(sf, SALESFORCE_COLLECTION, len(ids), collections, collection_update(ids)),
+            measure(sf, SALESFORCE_SINGLE, 1, patches, single_update(ids)),
+        ]
+
+
+def measure(twin: TwinProcess, call: str, records: int, count: int, make: Call) -> CallCapacity:
+    say(f"  {twin.system}: {count} × {call} over 16 threads")
+    cpu = twin_cpu(twin)
+    load = hammer(make, count, client_of(twin))
+    result = CallCapacity(twin.system, call, records, load, twin_cpu(twin) - cpu)
+    say(f"    {load.rate:,.0f} calls/s, twin {result.twin_cpu_ms_per_call:.2f} ms CPU per call, "
+        f"load generator {load.generator_cores:.2f} cores busy")
+    return result
+
+
+def client_of(twin: TwinProcess) -> Callable[[], httpx.Client]:
+    token = SESSION_ID if twin.system == "salesforce" else NETSUITE_TOKEN
+    return lambda: httpx.Client(base_url=twin.base_url, verify=twin.verify, timeout=30.0,
+                                headers={"Authorization": f"Bearer {token}"})
+
+
+def netsuite_upsert(http: httpx.Client, i: int) -> None:
+    body = {"companyName": f"Bench customer {i}", "subsidiary": {"id": "1"}, "currency": {"id": "1"}}
+    expect(http.put(f"/services/rest/record/v1/customer/eid:bench-{i}", json=body), 204)
+
+
+def status_fields(opportunity_id: str, i: int) -> dict[str, object]:
+    """What handoff's write-back sets on a provisioned deal (a new project id each call)."""
+    return write_back_fields(CrmStatusUpdate(opportunity_id, ProvisioningStatus.PROVISIONED,
+                                             "", f"PRJ-{i}"))
+
+
+def collection_update(ids: list[str]) -> Call:
+    def call(http: httpx.Client, i: int) -> None:
+        records = [{"attributes": {"type": "Opportunity"}, "id": o} | status_fields(o, i) for o in ids]
+        response = http.patch("/services/data/v59.0/composite/sobjects",
+                              content=orjson.dumps({"allOrNone": False, "records": records}),
+                              headers={"Content-Type": "application/json"})
+        expect(response, 200)
+        if b'"success":false' in response.content:
+            raise RuntimeError(f"the twin refused records: {response.text[:300]}")
+    return call
+
+
+def single_update(ids: list[str]) -> Call:
+    def call(http: httpx.Client, i: int) -> None:
+        opportunity_id = ids[i % len(ids)]
+        expect(http.patch(f"/services/data/v59.0/sobjects/Opportunity/{opportunity_id}",
+                          json=status_fields(opportunity_id, i)), 204)
+    return call

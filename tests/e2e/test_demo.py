@@ -1,0 +1,47 @@
+"""`handoff demo`, shortened, as a user runs it: its summary adds up and nothing is left
+running afterwards."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handoff.demo.run import run_demo
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_demo_plays_the_lifecycle_and_its_summary_adds_up(tmp_path: Path) -> None:
+    printed: list[str] = []
+    summary = run_demo(deals=24, seed=3, workdir=tmp_path / "demo", out=printed.append)
+    assert summary.ok, printed[-1]
+    assert summary.statuses["provisioned"] == summary.expected_provisioned == summary.erp_projects
+    assert summary.crm_showing_project == summary.erp_projects
+    assert summary.erp_duplicate_external_ids == summary.open_dead_letters == 0
+    assert summary.blocked_then_released > 0 and summary.blocked_by_gate["tax_jurisdiction_valid"]
+    assert summary.counters["duplicates_suppressed"] > 0 and summary.counters["events_stale"] > 0
+    assert summary.counters["retries"] > 0
+    assert sorted(status for _, status in summary.refused) == [400, 400, 422, 422, 422]
+    assert "every guarantee held" in printed[-1] and "handoff trace" in printed[-1]
+    assert children_of(os.getpid()) == []
+
+
+def test_demo_command_says_what_it_did_in_one_line_on_bad_arguments(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "handoff.cli", "demo", "--deals", "many"],
+                            capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("invalid int value: 'many'")
