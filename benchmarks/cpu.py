@@ -27,3 +27,17 @@ def machine_busy_seconds() -> float:
     """CPU seconds all cores spent doing anything since boot (the `cpu` line of /proc/stat)."""
     totals = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     return sum(int(totals[i]) for i in BUSY_FIELDS) / TICK
+
+
+def command_seconds(command: str) -> float:
+    """CPU of every process named `command` (e.g. the PostgreSQL server's processes),
+    with that of the children they reaped, so connections closed meanwhile still count."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().rpartition(")")
+        except OSError:  # it exited while we looked
+            continue
+        if head.split("(", 1)[1] == command:
+            total += sum(int(field) for field in rest.split()[11:15])
+    return total / TICK

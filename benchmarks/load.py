@@ -59,7 +59,7 @@ def hammer(call: Call, count: int, client: Callable[[], httpx.Client],
     return Load(count, time.perf_counter() - started, latencies, time.process_time() - cpu)
 
 
-def expect(response: httpx.Response, status: int) -> None:
-    if response.status_code != status:
+def expect(response: httpx.Response, *statuses: int) -> None:
+    if response.status_code not in statuses:
         raise RuntimeError(f"{response.request.method} {response.request.url.path} answered "
-                           f"{response.status_code}, expected {status}: {response.text[:300]}")
+                           f"{response.status_code}, expected {statuses}: {response.text[:300]}")

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpu import process_seconds
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from handoff.connectors.twin_process import TwinProcess
 from handoff.demo.scenario import Deal, Fate, deliveries, seed_crm
-from benchmarks.cpu import process_seconds
 
 SESSION_ID = "SANDBOX_SESSION"
 NETSUITE_TOKEN = "sandbox-token"

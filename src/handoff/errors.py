@@ -8,6 +8,7 @@
     └── PermanentError       dead letter: cannot succeed without a fix (auth, config, gone)
 
     IntakeError             bad input at the edge (HTTP 4xx / one CLI line); nothing changes
+    ConfigError, StoreError  handoff itself cannot start as configured
 
 Connectors translate vendor errors into these at their boundary (`raise ... from exc`);
 nothing above the connectors sees an httpx or simple-salesforce exception.
@@ -73,3 +74,7 @@ class IntakeError(HandoffError):
 
 class ConfigError(HandoffError):
     """The configuration file or environment is wrong; the message says where."""
+
+
+class StoreError(HandoffError):
+    """handoff's own database cannot be opened or migrated."""

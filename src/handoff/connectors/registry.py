@@ -60,11 +60,17 @@ def _settings(kind: type, name: str, systems: Mapping[str, Any], env: Mapping[st
     if leaked:
         raise ConfigError(f"[systems.{name}] must not hold secrets ({', '.join(sorted(leaked))}); "
                           f"set {', '.join(secrets[k] for k in sorted(leaked))} instead")
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = set(options) - known
+    fields = dataclasses.fields(kind)
+    unknown = set(options) - {f.name for f in fields}
     if unknown:
         raise ConfigError(f"[systems.{name}]: unknown key(s) {', '.join(sorted(unknown))}")
     options |= {key: env[var] for key, var in secrets.items() if var in env}
+    missing = [f.name for f in fields if f.name not in options
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        where = ", ".join(secrets.get(m, f"[systems.{name}] {m}") for m in missing)
+        raise ConfigError(f"{name} is not configured: set {where} (try `handoff demo` or "
+                          "`handoff sandbox` for local twins)")
     try:
         return kind(**options)
     except TypeError as exc:

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from handoff.engine import queue
-from handoff.store.provisioning import Hop, record_hops, save_state
+from handoff.store.provisioning import Hop, record_hops, save_states
 
 
 @dataclass
@@ -25,7 +25,5 @@ class Changes:
 
     def apply(self, conn: Connection, now: datetime) -> None:
         record_hops(conn, self.hops)
-        for opportunity_id, fields in self.states.items():
-            save_state(conn, opportunity_id, now, **fields)
-        for key in self.enqueue:
-            queue.enqueue(conn, key, now)
+        save_states(conn, self.states, now)
+        queue.enqueue_many(conn, self.enqueue, now)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,8 @@ _OWNER = sa.bindparam("b_owner")
 COMPLETE = sa.delete(q).where(q.c.key == _KEY, q.c.generation == sa.bindparam("b_generation"),
                               q.c.lease_owner == _OWNER)
 RELEASE = sa.update(q).where(q.c.key == _KEY, q.c.lease_owner == _OWNER)
+RELEASE_CHANGED = sa.update(q).where(q.c.key.in_(sa.bindparam("b_keys", expanding=True)),
+                                     q.c.lease_owner == _OWNER)
 DEPTH = sa.select(sa.func.count()).select_from(q)
 NEXT_DUE = sa.select(sa.func.min(q.c.due_at))
 
@@ -43,8 +46,14 @@ def _requeue(table: sa.Table, excluded: Any) -> dict[str, Any]:
 
 
 def enqueue(conn: Connection, key: str, now: datetime) -> None:
-    upsert(conn, q, {"key": key, "generation": 1, "due_at": now, "attempts": 0,
-                     "enqueued_at": now}, ("key",), set_clause=_requeue)
+    enqueue_many(conn, [key], now)
+
+
+def enqueue_many(conn: Connection, keys: Sequence[str], now: datetime) -> None:
+    rows = [{"key": key, "generation": 1, "due_at": now, "attempts": 0, "enqueued_at": now}
+            for key in keys]
+    if rows:
+        upsert(conn, q, rows, ("key",), set_clause=_requeue)
 
 
 @functools.cache
@@ -70,16 +79,21 @@ def claim(conn: Connection, owner: str, limit: int, now: datetime, lease: timede
     return [Claim(r.key, r.generation, r.attempts) for r in rows]
 
 
-def complete(conn: Connection, claim: Claim, owner: str) -> bool:
-    """Done with this generation. False if the key changed meanwhile: it stays queued and
-    is released at once, so the newer state is reconciled too."""
-    done = conn.execute(COMPLETE, {"b_key": claim.key, "b_generation": claim.generation,
-                                   "b_owner": owner})
-    if done.rowcount:
-        return True
-    conn.execute(RELEASE, {"b_key": claim.key, "b_owner": owner, "lease_owner": None,
-                           "lease_expires": None, "attempts": 0})
-    return False
+def complete(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
+    """Done with these generations. A key that changed meanwhile stays queued and is
+    released at once, so its newer state is reconciled too."""
+    if not claims:
+        return
+    conn.execute(COMPLETE, [{"b_key": c.key, "b_generation": c.generation, "b_owner": owner}
+                            for c in claims])
+    conn.execute(RELEASE_CHANGED, {"b_keys": [c.key for c in claims], "b_owner": owner,
+                                   "lease_owner": None, "lease_expires": None, "attempts": 0})
+
+
+def release(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
+    """Give claimed keys back untouched: due now for any worker."""
+    conn.execute(RELEASE, [{"b_key": c.key, "b_owner": owner, "lease_owner": None,
+                            "lease_expires": None} for c in claims])
 
 
 def retry_later(conn: Connection, claim: Claim, owner: str, due_at: datetime, error: str) -> None:

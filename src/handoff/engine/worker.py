@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
@@ -75,11 +76,14 @@ class Worker:
         """Work until `stop` is set, or (until_idle) until the queue holds nothing at all."""
         stop = stop or threading.Event()
         inflight: dict[Future[None], str | None] = {}  # task -> prefix of a batch task
+        backlog: deque[Claim] = deque()  # claimed keys waiting for a thread
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.owner) as pool:
             while not stop.is_set():
-                busy = {prefix for prefix in inflight.values() if prefix}
-                for task, args, batch in self._claim(self.concurrency - len(inflight), busy):
-                    inflight[pool.submit(task, *args)] = batch
+                if len(backlog) < self.concurrency:
+                    busy = {prefix for prefix in inflight.values() if prefix}
+                    backlog.extend(self._claim(pool, inflight, busy, 2 * self.concurrency - len(backlog)))
+                while backlog and len(inflight) < self.concurrency:
+                    inflight[pool.submit(self.process, backlog.popleft())] = None
                 if inflight:
                     done, _ = wait(inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -89,6 +93,7 @@ class Worker:
                 else:
                     stop.wait(self._idle_wait())
             wait(inflight)
+        self._release(backlog)
 
     def process(self, claim: Claim) -> None:
         controller = self.controllers[_prefix(claim.key)]
@@ -115,11 +120,12 @@ class Worker:
         now = self.clock()
         decided = [(claim, self._decide(claim, outcomes.get(claim.key), controller, changes))
                    for claim in claims]
+        finished = [claim for claim, (decision, _) in decided
+                    if decision is None or decision.action is not Action.RETRY]
         with self.db.transaction() as conn:
             changes.apply(conn, now)
+            queue.complete(conn, finished, self.owner)
             for claim, (decision, error) in decided:
-                if decision is None or decision.action is not Action.RETRY:
-                    queue.complete(conn, claim, self.owner)
                 if decision is None:
                     continue
                 if decision.action is Action.RETRY:
@@ -142,26 +148,29 @@ class Worker:
             controller.gave_up(claim.key, decision.action, error, attempt, changes)
         return decision, error
 
-    def _claim(self, free: int, busy: set[str]) -> list[tuple[Callable[..., None], tuple, str | None]]:
-        """Claims for the free threads, a batch controller's first (one thread serves many
-        keys), then one key per thread."""
-        tasks: list[tuple[Callable[..., None], tuple, str | None]] = []
-        if free <= 0:
-            return tasks
+    def _claim(self, pool: ThreadPoolExecutor, inflight: dict[Future[None], str | None],
+               busy: set[str], wanted: int) -> list[Claim]:
+        """One transaction: a batch for each idle batch controller (submitted at once: one
+        thread serves many keys), and up to `wanted` single keys for the backlog."""
+        singles: list[Claim] = []
         now = self.clock()
         with self.db.transaction() as conn:
-            for prefix, controller in sorted(self.controllers.items(), key=_batch_first):
-                room = free - len(tasks)
-                if room <= 0:
-                    break
+            for prefix, controller in self.controllers.items():
                 size = getattr(controller, "batch_size", None)
-                if size and prefix not in busy:
-                    claims = queue.claim(conn, self.owner, size, now, self.lease, prefix)
-                    tasks += [(self.process_batch, (claims,), prefix)] if claims else []
-                elif not size:
-                    claims = queue.claim(conn, self.owner, room, now, self.lease, prefix)
-                    tasks += [(self.process, (claim,), None) for claim in claims]
-        return tasks
+                if not size:
+                    singles += queue.claim(conn, self.owner, wanted - len(singles), now,
+                                           self.lease, prefix)
+                elif prefix not in busy:
+                    batch = queue.claim(conn, self.owner, size, now, self.lease, prefix)
+                    if batch:
+                        inflight[pool.submit(self.process_batch, batch)] = prefix
+        return singles
+
+    def _release(self, claims: Sequence[Claim]) -> None:
+        """Hand back keys claimed but not started, so another worker need not wait out the lease."""
+        if claims:
+            with self.db.transaction() as conn:
+                queue.release(conn, claims, self.owner)
 
     def _queue_empty(self) -> bool:
         with self.db.reading() as conn:
@@ -177,10 +186,6 @@ class Worker:
 
 def _prefix(key: str) -> str:
     return key.split(":", 1)[0] + ":"
-
-
-def _batch_first(item: tuple[str, AnyController]) -> bool:
-    return not hasattr(item[1], "batch_size")
 
 
 def _classify(exc: BaseException) -> BaseException:

@@ -11,6 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from handoff.errors import StoreError
+
 DEFAULT_URL = "sqlite:///.handoff/handoff.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -53,11 +55,23 @@ class Database:
 
 
 def open_database(url: str = DEFAULT_URL, *, migrate: bool = True) -> Database:
-    engine = _sqlite_engine(url) if url.startswith("sqlite") else _postgres_engine(url)
-    db = Database(engine)
-    if migrate:
-        upgrade(db)
+    """Open (and by default migrate) the database; StoreError says why it cannot be."""
+    try:
+        engine = _sqlite_engine(url) if url.startswith("sqlite") else _postgres_engine(url)
+        db = Database(engine)
+        if migrate:
+            upgrade(db)
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StoreError(f"cannot open the database {_safe(url)}: {reason}") from exc
     return db
+
+
+def _safe(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return repr(url)
 
 
 def _sqlite_engine(url: str) -> Engine:

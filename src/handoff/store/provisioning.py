@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -85,9 +86,19 @@ def _state(row: sa.Row) -> ProvisioningState:
 
 def save_state(conn: Connection, opportunity_id: str, now: datetime, **fields: object) -> None:
     """Set these fields (a new row starts as WAITING)."""
-    changes = {"updated_at": now, **fields}
-    row = {"opportunity_id": opportunity_id, "status": ProvisioningStatus.WAITING.value, **changes}
-    upsert(conn, provisioning, row, ("opportunity_id",), update=tuple(sorted(changes)))
+    save_states(conn, {opportunity_id: fields}, now)
+
+
+def save_states(conn: Connection, states: Mapping[str, Mapping[str, object]],
+                now: datetime) -> None:
+    """Several deals' fields; deals changing the same fields share one statement."""
+    by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for opportunity_id, fields in states.items():
+        row = {"opportunity_id": opportunity_id, "status": ProvisioningStatus.WAITING.value,
+               **fields, "updated_at": now}
+        by_fields.setdefault(tuple(sorted(fields)), []).append(row)
+    for changed, rows in by_fields.items():
+        upsert(conn, provisioning, rows, ("opportunity_id",), update=(*changed, "updated_at"))
 
 
 def record_hops(conn: Connection, batch: list[Hop]) -> None:

@@ -5,7 +5,7 @@ between SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,12 +28,16 @@ def upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...],
     return insert.on_conflict_do_update(index_elements=list(keys), set_=dict(changes))
 
 
-def upsert(conn: Connection, table: sa.Table, row: Mapping[str, Any], keys: tuple[str, ...],
-           update: tuple[str, ...] | None = None, set_clause: SetClause | None = None) -> None:
-    """Insert `row`, or update the existing one: `update` columns (default: all of `row`
-    but the keys), or what `set_clause` computes."""
-    update = update if update is not None else tuple(sorted(c for c in row if c not in keys))
-    conn.execute(upsert_statement(conn.dialect.name, table, keys, update, set_clause), dict(row))
+def upsert(conn: Connection, table: sa.Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+           keys: tuple[str, ...], update: tuple[str, ...] | None = None,
+           set_clause: SetClause | None = None) -> None:
+    """Insert each row (all with the same columns), or update the existing one: `update`
+    columns (default: all but the keys), or what `set_clause` computes."""
+    batch = [rows] if isinstance(rows, Mapping) else list(rows)
+    if update is None:
+        update = tuple(sorted(c for c in batch[0] if c not in keys))
+    stmt = upsert_statement(conn.dialect.name, table, keys, update, set_clause)
+    conn.execute(stmt, [dict(row) for row in batch] if len(batch) > 1 else dict(batch[0]))
 
 
 def _add_to_counter(table: sa.Table, excluded: Any) -> Mapping[str, Any]:

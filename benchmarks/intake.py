@@ -1,0 +1,101 @@
+"""Intake: `handoff serve` in its own process takes unique CloudEvents from 16 concurrent
+clients; every 202 means the event is durable. Beside it, the bare storage rate: a plain
+loop committing one row per transaction to SQLite with handoff's PRAGMAs."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+from benchmarks.cpu import process_seconds
+from benchmarks.load import Call, Load, expect, hammer
+from benchmarks.progress import say
+from handoff.connectors.twin_process import free_port
+from handoff.demo.processes import HandoffProcess
+from handoff.demo.scenario import cloud_event
+from handoff.engine.payloads import OPPORTUNITY_CHANGED
+
+CLOUDEVENT = {"Content-Type": "application/cloudevents+json"}
+VERSION = "2026-11-20T09:00:00Z"
+
+
+@dataclass(frozen=True)
+class IntakeRun:
+    database: str
+    load: Load
+    server_cpu: float  # CPU seconds of the `handoff serve` process during the load
+
+    @property
+    def server_cpu_ms_per_event(self) -> float:
+        return 1000 * self.server_cpu / self.load.calls
+
+
+@dataclass(frozen=True)
+class BareStorage:
+    rows: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+
+def opportunity_event(n: int) -> bytes:
+    """A won deal's change, unique by its id (the event id is record id @ version)."""
+    data = {"id": f"006{n:012d}BEN", "name": f"Bench deal {n}", "account_id": f"001{n:012d}BEN",
+            "stage": "Closed Won", "is_won": True, "amount": "120000.00", "currency": "USD",
+            "close_date": "2026-11-20", "billing_method": "fixed_fee",
+            "contract_status": "approved", "sow_status": "approved", "legal_entity": "US01",
+            "owner": None, "description": None, "version": VERSION}
+    return orjson.dumps(cloud_event(OPPORTUNITY_CHANGED, data))
+
+
+def measure_intake(database: str, database_url: str, events: int) -> IntakeRun:
+    bodies = [opportunity_event(n) for n in range(events)]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    say(f"  {database}: {events} CloudEvents to `handoff serve` from 16 threads")
+    with HandoffProcess(["serve", "--port", str(port)], {"HANDOFF_DATABASE_URL": database_url},
+                        ready_url=f"{url}/healthz") as serve:
+        assert serve.process is not None
+        cpu = process_seconds(serve.process.pid)
+        load = hammer(post_events(bodies, 202), events, client_of(url))
+        run = IntakeRun(database, load, process_seconds(serve.process.pid) - cpu)
+    say(f"    {load.rate:,.0f} events/s, p50 {load.latency_ms(50):.1f} ms, p99 "
+        f"{load.latency_ms(99):.1f} ms; serve {run.server_cpu_ms_per_event:.2f} ms CPU per "
+        f"event, load generator {load.generator_cores:.2f} cores busy")
+    return run
+
+
+def post_events(bodies: list[bytes], *accepted: int) -> Call:
+    """Call i posts CloudEvent i in structured mode and expects one of the `accepted` answers."""
+    return lambda http, i: expect(http.post("/events", content=bodies[i], headers=CLOUDEVENT),
+                                  *accepted)
+
+
+def client_of(service_url: str) -> Callable[[], httpx.Client]:
+    return lambda: httpx.Client(base_url=service_url, timeout=30.0)
+
+
+def bare_sqlite_inserts(directory: Path, rows: int) -> BareStorage:
+    """One INSERT per transaction, nothing else: what SQLite alone commits on this disk."""
+    body = opportunity_event(0)
+    conn = sqlite3.connect(directory / "bare.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # as handoff's store sets them
+    conn.execute("CREATE TABLE inbox (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+    started = time.perf_counter()
+    for i in range(rows):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO inbox VALUES (?, ?)", (f"event-{i}", body))
+        conn.execute("COMMIT")
+    result = BareStorage(rows, time.perf_counter() - started)
+    conn.close()
+    say(f"  bare SQLite: {result.rate:,.0f} rows/s committed one per transaction")
+    return result

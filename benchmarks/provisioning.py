@@ -1,0 +1,148 @@
+"""Provisioning, approved → provisioned with no faults: won deals already in the inbox, K
+`handoff worker --until-idle` processes against the twins, timed from start until all exit,
+then checked for exactly one customer and one project per deal."""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import cpu
+from benchmarks.databases import sqlite_url, throwaway_postgres
+from benchmarks.progress import say
+from benchmarks.sandbox import (
+    check_exactly_once,
+    requests_seen,
+    reset,
+    running_twins,
+    seed_won_deals,
+    twin_cpu,
+)
+from handoff.connectors.twin_process import TwinProcess
+from handoff.demo.processes import HandoffProcess
+from handoff.demo.run import SECRETS, write_config
+from handoff.engine.inbox import accept
+from handoff.store.db import open_database
+
+WORKER_TIMEOUT = 600.0
+SQLITE_WORKERS = (1, 2)
+POSTGRES_WORKERS = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class ProvisioningRun:
+    database: str
+    workers: int
+    deals: int
+    seconds: float
+    calls: dict[str, int]  # twin -> requests it served during the run
+    cpu: dict[str, float]  # each twin, "workers", "postgres", "machine" -> CPU seconds used
+
+    @property
+    def rate(self) -> float:
+        return self.deals / self.seconds
+
+    def calls_per_deal(self, twin: str) -> float:
+        return self.calls[twin] / self.deals
+
+    def cpu_ms_per_deal(self, part: str) -> float:
+        return 1000 * self.cpu[part] / self.deals
+
+
+@dataclass(frozen=True)
+class StartUp:
+    """One worker started with nothing to do, until it exits: a fixed cost in every run."""
+
+    seconds: float
+    cpu: float
+
+
+def measure_provisioning(workdir: Path, deals: int, postgres: bool,
+                         ) -> tuple[list[ProvisioningRun], StartUp]:
+    with running_twins(workdir / "tls") as twins:
+        start_up = idle_worker(twins, sqlite_url(workdir, "idle"), workdir)
+        runs = [provision(twins, "SQLite", sqlite_url(workdir, f"provisioning-{workers}"), workdir,
+                          deals, workers) for workers in SQLITE_WORKERS]
+        for workers in POSTGRES_WORKERS if postgres else ():
+            with throwaway_postgres() as database_url:
+                runs.append(provision(twins, "PostgreSQL", database_url, workdir, deals, workers))
+    return runs, start_up
+
+
+def provision(twins: tuple[TwinProcess, TwinProcess], database: str, database_url: str,
+              workdir: Path, deals: int, workers: int) -> ProvisioningRun:
+    sf, ns = twins
+    reset(sf, ns)
+    say(f"  {database}, {workers} worker(s): seeding {deals} won deals, taking their events in")
+    take_in(database_url, seed_won_deals(sf, deals, random.Random(deals)))
+    env = worker_env(twins, database_url, workdir)
+    before, started = Meters.read(twins), time.perf_counter()
+    run_workers(workers, env)
+    seconds = time.perf_counter() - started
+    used = Meters.read(twins).since(before)
+    check_exactly_once(sf, ns, deals)
+    run = ProvisioningRun(database, workers, deals, seconds, used.requests, used.cpu)
+    say(f"    {run.rate:,.1f} deals/s in {seconds:.1f} s; NetSuite {run.calls_per_deal('netsuite'):.2f} "
+        f"calls per deal, Salesforce {run.calls_per_deal('salesforce'):.3f}")
+    return run
+
+
+def idle_worker(twins: tuple[TwinProcess, TwinProcess], database_url: str,
+                workdir: Path) -> StartUp:
+    open_database(database_url).dispose()  # migrated beforehand, as in the runs
+    env = worker_env(twins, database_url, workdir)
+    cpu_before, started = cpu.reaped_children_seconds(), time.perf_counter()
+    run_workers(1, env)
+    start_up = StartUp(time.perf_counter() - started, cpu.reaped_children_seconds() - cpu_before)
+    say(f"  a worker with nothing to do starts and exits in {start_up.seconds:.2f} s "
+        f"({start_up.cpu:.2f} s CPU)")
+    return start_up
+
+
+def worker_env(twins: tuple[TwinProcess, TwinProcess], database_url: str,
+               workdir: Path) -> dict[str, str]:
+    """What `handoff worker` needs to reach the twins and the database."""
+    config = write_config(workdir, database_url, *twins)
+    return {**SECRETS, "HANDOFF_CONFIG": str(config), "HANDOFF_DATABASE_URL": database_url}
+
+
+def take_in(database_url: str, events: list[dict[str, Any]]) -> None:
+    """Every event through intake, in this process (not timed)."""
+    db = open_database(database_url)
+    try:
+        for event in events:
+            accept(db, event, datetime.now(UTC))
+    finally:
+        db.dispose()
+
+
+def run_workers(count: int, env: dict[str, str]) -> None:
+    with ExitStack() as stack:
+        workers = [stack.enter_context(HandoffProcess(["worker", "--until-idle"], env))
+                   for _ in range(count)]
+        for worker in workers:
+            assert worker.process is not None
+            if worker.process.wait(timeout=WORKER_TIMEOUT) != 0:
+                raise RuntimeError(f"a worker exited with {worker.process.returncode}")
+
+
+@dataclass(frozen=True)
+class Meters:
+    requests: dict[str, int]  # twin -> requests served so far
+    cpu: dict[str, float]     # each twin, reaped workers, PostgreSQL, machine -> CPU s so far
+
+    @classmethod
+    def read(cls, twins: tuple[TwinProcess, TwinProcess]) -> Meters:
+        return cls({t.system: requests_seen(t) for t in twins},
+                   {t.system: twin_cpu(t) for t in twins}
+                   | {"workers": cpu.reaped_children_seconds(), "postgres": cpu.command_seconds("postgres"),
+                      "machine": cpu.machine_busy_seconds()})
+
+    def since(self, before: Meters) -> Meters:
+        return Meters({k: v - before.requests[k] for k, v in self.requests.items()},
+                      {k: v - before.cpu[k] for k, v in self.cpu.items()})

@@ -1,0 +1,161 @@
+"""The figures as Markdown: printed as the summary of a run and written below the marker of
+docs/BENCHMARKS.md, whose hand-written text above the marker is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.baseline import COPIES, Side
+from benchmarks.intake import BareStorage, IntakeRun
+from benchmarks.load import THREADS
+from benchmarks.machine import Machine
+from benchmarks.provisioning import ProvisioningRun, StartUp
+from benchmarks.twins import NETSUITE_UPSERT, CallCapacity
+
+MARKER = "<!-- figures below are written by make bench -->"
+INTRO = f"""# Benchmarks
+
+What handoff does per second on one small machine, what bounds it, and what a plain webhook
+script does with the same deliveries. Run `make bench` (about five minutes) to measure again;
+it rewrites everything below the marker and keeps this text.
+
+{MARKER}
+"""
+
+
+@dataclass
+class Results:
+    twins: list[CallCapacity] | None = None
+    intake: list[IntakeRun] | None = None
+    bare_storage: BareStorage | None = None
+    provisioning: list[ProvisioningRun] | None = None
+    start_up: StartUp | None = None
+    baseline: list[Side] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def write(path: Path, figures: str) -> None:
+    """Replace what follows the marker; everything above it stays as it was."""
+    text = path.read_text() if path.exists() else INTRO
+    head = text.split(MARKER, 1)[0] if MARKER in text else text.rstrip() + "\n\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{head}{MARKER}\n\n{figures}")
+
+
+def document(results: Results, machine: Machine, command: str, when: str) -> str:
+    return "\n".join([f"Measured {when} with `{command}`.", "", machine_section(machine),
+                      summary(results, explain=True)])
+
+
+def summary(results: Results, explain: bool = False) -> str:
+    sections = [
+        (results.twins, twins_section), (results.intake, intake_section),
+        (results.provisioning, provisioning_section), (results.baseline, baseline_section),
+    ]
+    parts = [render(results, explain) for measured, render in sections if measured is not None]
+    notes = "".join(f"- {note}\n" for note in results.notes)
+    return "\n".join(parts) + (f"\n{notes}" if notes else "")
+
+
+def machine_section(m: Machine) -> str:
+    return "## Machine\n\n" + table(
+        ["cores", "CPU", "memory", "system", "Python", "SQLite", "PostgreSQL"],
+        [[str(m.cores), m.cpu_model, f"{m.memory_gib:.1f} GiB", m.system, m.python, m.sqlite,
+          m.postgres]])
+
+
+def twins_section(results: Results, explain: bool) -> str:
+    about = f"""A plain client ({THREADS} threads, one keep-alive `httpx.Client` each) makes the calls handoff
+makes, with nothing of handoff in between. *Twin CPU* is the twin process's user + system
+time per call (from `/proc`); each twin is one process on one event loop, so *one-core
+capacity* = 1 ÷ that CPU is the most it could serve. *Cores busy* show whether the twin or
+the load generator (Python threads: one core at most) was the limit.
+"""
+    rows = [[c.twin, f"`{c.call}`", str(c.records), num(c.load.rate), num(c.load.rate * c.records),
+             f"{c.twin_cpu_ms_per_call:.2f}", num(1000 / c.twin_cpu_ms_per_call),
+             f"{c.twin_cpu / c.load.seconds:.2f}", f"{c.load.generator_cores:.2f}"]
+            for c in results.twins or []]
+    return section("Twins' bare capacity", about, explain, table(
+        ["twin", "call", "records/call", "calls/s", "records/s", "twin CPU ms/call",
+         "one-core capacity calls/s", "twin cores busy", "generator cores busy"], rows))
+
+
+def intake_section(results: Results, explain: bool) -> str:
+    about = f"""`handoff serve` in its own process on a fresh database; {THREADS} threads post unique
+`handoff.opportunity.changed` CloudEvents (structured mode); each 202 means the event, its
+canonical state and its queue entry are committed. Latency is per request at the client.
+"""
+    rows = [[r.database, str(r.load.calls), num(r.load.rate), f"{r.load.latency_ms(50):.1f}",
+             f"{r.load.latency_ms(99):.1f}", f"{r.server_cpu_ms_per_event:.2f}",
+             f"{r.server_cpu / r.load.seconds:.2f}", f"{r.load.generator_cores:.2f}"]
+            for r in results.intake or []]
+    text = table(["database", "events", "events/s", "p50 ms", "p99 ms", "serve CPU ms/event",
+                  "serve cores busy", "generator cores busy"], rows)
+    if results.bare_storage:
+        bare = results.bare_storage
+        text += (f"\nBare storage for comparison: a plain loop commits {num(bare.rate)} rows/s to "
+                 "SQLite (WAL, `synchronous=NORMAL` as handoff sets it), one INSERT per "
+                 f"transaction ({bare.rows} rows).\n")
+    return section("Intake", about, explain, text)
+
+
+def provisioning_section(results: Results, explain: bool) -> str:
+    about = """Won, releasable deals (no faults injected) are already in the inbox; K `handoff worker
+--until-idle` processes (8 threads each) run until the queue is empty, timed from their start
+to the last exit, start-up included. Afterwards NetSuite must hold exactly one customer and
+one project per deal and every CRM deal its project id, or the run fails. *Calls/deal* count
+the requests each twin served. *Ceiling* = the NetSuite twin's bare PUT rate above ÷
+NetSuite calls per deal. *CPU ms/deal* shows where the cores went: handoff's workers, each
+twin, the PostgreSQL server, and the whole machine.
+"""
+    put_rate = next((c.load.rate for c in results.twins or [] if c.call == NETSUITE_UPSERT), None)
+    rows = [provisioning_row(run, put_rate) for run in results.provisioning or []]
+    text = table(["database", "workers", "deals", "seconds", "deals/s", "NetSuite calls/deal",
+                  "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",
+                  "CPU ms/deal: workers", "NetSuite twin", "Salesforce twin", "PostgreSQL",
+                  "machine"], rows)
+    if results.start_up:
+        text += (f"\nA worker that finds nothing to do starts and exits in "
+                 f"{results.start_up.seconds:.2f} s, using {results.start_up.cpu:.2f} s CPU; "
+                 "every run above includes that once per worker.\n")
+    return section("Provisioning", about, explain, text)
+
+
+def provisioning_row(run: ProvisioningRun, put_rate: float | None) -> list[str]:
+    ceiling = put_rate / run.calls_per_deal("netsuite") if put_rate else None
+    return [run.database, str(run.workers), str(run.deals), f"{run.seconds:.1f}", f"{run.rate:.1f}",
+            f"{run.calls_per_deal('netsuite'):.2f}", f"{run.calls_per_deal('salesforce'):.3f}",
+            num(ceiling) if ceiling else "—", f"{100 * run.rate / ceiling:.0f} %" if ceiling else "—",
+            *(f"{run.cpu_ms_per_deal(part):.1f}"
+              for part in ("workers", "netsuite", "salesforce", "postgres", "machine"))]
+
+
+def baseline_section(results: Results, explain: bool) -> str:
+    about = f"""The same won deals, each change delivered {COPIES} times and shuffled, as an at-least-once
+source sends them. The webhook script does what a typical workflow recipe does: for every
+opportunity delivery it POSTs a customer and a project to NetSuite ({THREADS} deliveries at a
+time, handed to it directly: no HTTP intake). handoff takes every delivery (customer changes
+too) through `POST /events` on `handoff serve` ({THREADS} at a time) with one worker (SQLite),
+timed until every deal is provisioned and written back. Duplicate projects = projects − deals.
+"""
+    rows = [[s.name, str(s.deals), str(s.deliveries), f"{s.seconds:.1f}", f"{s.rate:.1f}",
+             str(s.projects), str(s.duplicate_projects), str(s.customers)]
+            for s in results.baseline or []]
+    return section("Baseline: a webhook script beside handoff", about, explain, table(
+        ["", "deals", "deliveries", "seconds", "deals/s", "NetSuite projects",
+         "duplicate projects", "NetSuite customers"], rows))
+
+
+def section(title: str, about: str, explain: bool, body: str) -> str:
+    return f"## {title}\n\n" + (about + "\n" if explain else "") + body
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = [headers, ["---"] * len(headers), *rows]
+    return "".join("| " + " | ".join(line) + " |\n" for line in lines)
+
+
+def num(value: float) -> str:
+    return f"{value:,.0f}"
