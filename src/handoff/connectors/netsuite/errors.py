@@ -5,6 +5,7 @@
     400 INVALID_CONTENT / NONEXISTENT_FIELD     DataError, field = o:errorPath
     400 USER_ERROR                              BusinessRuleError with NetSuite's detail
     401 / 403                                   PermanentError (credentials, role)
+    untrusted certificate, unusable base URL    PermanentError (configuration)
     404 NONEXISTENT_ID, anything else           PermanentError
 
 NetSuite documents no status for REST concurrency rejections (429 and 400 are both seen in
@@ -13,11 +14,15 @@ the wild), hence the check on the error code as well as the status.
 
 from __future__ import annotations
 
+import json
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 
-import httpx
+from urllib3.exceptions import HTTPError, ProtocolError, SSLError, TimeoutError
 
 from handoff.errors import (
     BusinessRuleError,
@@ -31,7 +36,9 @@ from handoff.errors import (
 SYSTEM = "netsuite"
 
 # A write that failed this way may still have committed; callers rely on idempotent upserts.
-_RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# TimeoutError covers refused connections and failed name lookups too (NewConnectionError);
+# ProtocolError covers connections reset or closed before the response was complete.
+_RETRYABLE_TRANSPORT = (TimeoutError, ProtocolError, SSLError)
 _DATA_CODES = frozenset({"INVALID_CONTENT", "NONEXISTENT_FIELD"})
 
 
@@ -44,19 +51,18 @@ class NetSuiteErrorDetail:
     path: str | None = None
 
 
-def translate(exc: httpx.HTTPError) -> HandoffError:
-    """The handoff error for an httpx failure; raise it `from exc`."""
-    if isinstance(exc, httpx.HTTPStatusError):
-        return from_response(exc.response)
-    if isinstance(exc, _RETRYABLE_TRANSPORT):
+def translate(exc: HTTPError) -> HandoffError:
+    """The handoff error for a call that got no answer; raise it `from exc`."""
+    if isinstance(exc, _RETRYABLE_TRANSPORT) and not _is_untrusted_certificate(exc):
         return TransientError(f"no complete answer: {type(exc).__name__}: {exc}", system=SYSTEM)
     return PermanentError(f"cannot call as configured: {type(exc).__name__}: {exc}", system=SYSTEM)
 
 
-def from_response(response: httpx.Response) -> HandoffError:
-    error = read_error(response)
-    status = response.status_code
-    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+def from_response(status: int, headers: Mapping[str, str], body: bytes) -> HandoffError:
+    """The handoff error for an answer that is not a success; `headers` as urllib3 gives them
+    (case-insensitive)."""
+    error = read_error(status, body)
+    retry_after = retry_after_seconds(headers.get("Retry-After"))
     if status == 429 or error.code == "CONCURRENCY_LIMIT_EXCEEDED":
         return ThrottledError(error.detail, system=SYSTEM, retry_after=retry_after)
     if status >= 500:
@@ -72,18 +78,19 @@ def from_response(response: httpx.Response) -> HandoffError:
     return PermanentError(f"{status} {error.code or ''}: {error.detail}", system=SYSTEM)
 
 
-def is_missing_record(response: httpx.Response) -> bool:
-    return response.status_code == 404 and read_error(response).code == "NONEXISTENT_ID"
+def is_missing_record(status: int, body: bytes) -> bool:
+    return status == 404 and read_error(status, body).code == "NONEXISTENT_ID"
 
 
-def read_error(response: httpx.Response) -> NetSuiteErrorDetail:
+def read_error(status: int, body: bytes) -> NetSuiteErrorDetail:
     try:
-        first = response.json()["o:errorDetails"][0]
+        first = json.loads(body)["o:errorDetails"][0]
         return NetSuiteErrorDetail(first.get("o:errorCode"), first["detail"],
                                    first.get("o:errorPath"))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         # Not NetSuite's error format (a proxy, a maintenance page): keep what there is.
-        return NetSuiteErrorDetail(None, response.text[:200] or response.reason_phrase)
+        text = body.decode("utf-8", "replace")[:200]
+        return NetSuiteErrorDetail(None, text or _reason_phrase(status))
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -99,3 +106,17 @@ def retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _is_untrusted_certificate(exc: HTTPError) -> bool:
+    """Certificate verification failed (unknown CA, wrong host name): configuration, unlike
+    other SSL errors such as a connection dropped in the middle of a handshake."""
+    return isinstance(exc, SSLError) and any(
+        isinstance(cause, ssl.SSLCertVerificationError) for cause in exc.args)
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
