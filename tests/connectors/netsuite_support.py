@@ -18,6 +18,12 @@ def set_faults(twin: TwinProcess, **plan: Any) -> None:
         control.put("/_twin/faults", json=plan).raise_for_status()
 
 
+def set_twin_settings(twin: TwinProcess, **settings: Any) -> None:
+    """Twin-only behaviours, such as `omit_location_on_put`; `reset_twin` undoes them."""
+    with twin.control() as control:
+        control.put("/_twin/settings", json=settings).raise_for_status()
+
+
 def summary(twin: TwinProcess) -> dict[str, Any]:
     with twin.control() as control:
         return control.get("/_twin/summary").raise_for_status().json()

@@ -8,11 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
 from handoff.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
-from handoff.connectors.twin_process import TwinProcess
+from handoff.connectors.twin_process import TwinProcess, free_port
 from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from tests.conftest import reset_twin
 from tests.connectors.netsuite_support import (
@@ -21,6 +20,7 @@ from tests.connectors.netsuite_support import (
     a_project,
     requests_seen,
     set_faults,
+    set_twin_settings,
     summary,
     twin_records,
 )
@@ -149,13 +149,19 @@ def test_list_ids_walks_every_page(netsuite_twin: TwinProcess) -> None:
         assert list(connector.list_ids("customer")) == ids
 
 
-def test_without_location_the_id_is_read_back_by_external_id(netsuite_twin: TwinProcess) -> None:
-    reset_twin(netsuite_twin)
-    transport = WithoutLocation()
-    with NetSuiteConnector(settings_for(netsuite_twin), transport=transport) as connector:
-        result = connector.upsert_customer("HO-CUST-1", a_customer())
+def test_without_location_the_id_is_read_back_by_external_id(
+    netsuite: NetSuiteConnector, netsuite_twin: TwinProcess
+) -> None:
+    set_twin_settings(netsuite_twin, omit_location_on_put=True)
+    result = netsuite.upsert_customer("HO-CUST-1", a_customer())
     assert result.target_id == twin_records(netsuite_twin, "customer")[0]["id"]
-    assert transport.methods == ["PUT", "GET"]
+    assert requests_seen(netsuite_twin) == 2  # the PUT, then GET …/customer/eid:HO-CUST-1
+
+
+def test_a_refused_connection_is_transient() -> None:
+    settings = NetSuiteSettings(f"http://127.0.0.1:{free_port()}/services/rest", TOKEN)
+    with NetSuiteConnector(settings) as connector, pytest.raises(TransientError):
+        connector.get_customer("HO-CUST-1")
 
 
 def test_one_connector_shared_by_sixteen_threads_makes_one_project_per_key(
@@ -168,18 +174,3 @@ def test_one_connector_shared_by_sixteen_threads_makes_one_project_per_key(
     assert len({result.target_id for result in results}) == 20
     totals = summary(netsuite_twin)
     assert (totals["counts"]["job"], totals["duplicate_external_ids"]) == (20, 0)
-
-
-class WithoutLocation(httpx.HTTPTransport):
-    """A NetSuite that sends no Location on PUT, which its documentation allows."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.methods: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.methods.append(request.method)
-        response = super().handle_request(request)
-        if request.method == "PUT":
-            del response.headers["Location"]
-        return response

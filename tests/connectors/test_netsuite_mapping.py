@@ -3,20 +3,34 @@ the translation of NetSuite's answers into handoff's error taxonomy."""
 
 from __future__ import annotations
 
+import json
+import ssl
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
+from urllib3 import HTTPHeaderDict
+from urllib3.exceptions import (
+    HTTPError,
+    IncompleteRead,
+    LocationValueError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+    URLSchemeUnknown,
+)
 
 from handoff.connectors.netsuite import exact_json
-from handoff.connectors.netsuite.errors import retry_after_seconds, translate
+from handoff.connectors.netsuite.errors import from_response, retry_after_seconds, translate
 from handoff.connectors.netsuite.mapping import customer_body, project_body
 from handoff.connectors.netsuite.settings import NetSuiteSettings, account_base_url
 from handoff.domain import BillingMethod, Money
 from handoff.errors import (
     BusinessRuleError,
+    ConfigError,
     DataError,
+    HandoffError,
     PermanentError,
     ThrottledError,
     TransientError,
@@ -66,52 +80,68 @@ def test_account_id_becomes_the_suitetalk_host() -> None:
     assert settings.account_id == "1234567_SB1" and "secret" not in repr(settings)
 
 
+def test_a_base_url_without_a_scheme_is_refused_before_the_token_goes_anywhere() -> None:
+    with pytest.raises(ConfigError):
+        NetSuiteSettings("netsuite.example.com/services/rest", "secret")
+
+
 def answer(status: int, code: str | None = None, path: str | None = None,
-           headers: dict[str, str] | None = None) -> httpx.HTTPStatusError:
+           headers: dict[str, str] | None = None) -> HandoffError:
+    """NetSuite's error body for `status` and `code`, as the connector translates it."""
     detail = {"detail": f"detail of {code}", "o:errorCode": code} | (
         {"o:errorPath": path} if path else {})
-    request = httpx.Request("GET", "http://netsuite.test/services/rest/record/v1/job/1")
-    response = httpx.Response(status, json={"type": "t", "title": "x", "status": status,
-                                            "o:errorDetails": [detail]},
-                              headers=headers, request=request)
-    return httpx.HTTPStatusError("refused", request=request, response=response)
+    body = json.dumps({"type": "t", "title": "x", "status": status, "o:errorDetails": [detail]})
+    return from_response(status, HTTPHeaderDict(headers), body.encode())
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "path", "kind"),
+    [(429, "CONCURRENCY_LIMIT_EXCEEDED", None, ThrottledError),
+     (400, "CONCURRENCY_LIMIT_EXCEEDED", None, ThrottledError),
+     (502, None, None, TransientError),
+     (400, "USER_ERROR", None, BusinessRuleError),
+     (400, "INVALID_CONTENT", "parent", DataError),
+     (400, "NONEXISTENT_FIELD", "colour", DataError),
+     (403, "INSUFFICIENT_PERMISSION", None, PermanentError),
+     (404, "NONEXISTENT_ID", None, PermanentError)],
+)
+def test_each_answer_lands_in_its_class(status: int, code: str | None, path: str | None,
+                                        kind: type) -> None:
+    error = answer(status, code, path)
+    assert type(error) is kind and error.system == "netsuite"
 
 
 @pytest.mark.parametrize(
     ("exc", "kind"),
-    [(answer(429, "CONCURRENCY_LIMIT_EXCEEDED"), ThrottledError),
-     (answer(400, "CONCURRENCY_LIMIT_EXCEEDED"), ThrottledError),
-     (answer(502), TransientError),
-     (answer(400, "USER_ERROR"), BusinessRuleError),
-     (answer(400, "INVALID_CONTENT", "parent"), DataError),
-     (answer(400, "NONEXISTENT_FIELD", "colour"), DataError),
-     (answer(403, "INSUFFICIENT_PERMISSION"), PermanentError),
-     (answer(404, "NONEXISTENT_ID"), PermanentError),
-     (httpx.ReadTimeout("slow"), TransientError),
-     (httpx.ConnectError("refused"), TransientError),
-     (httpx.RemoteProtocolError("peer closed connection"), TransientError),
-     (httpx.UnsupportedProtocol("ftp"), PermanentError)],
+    [(ReadTimeoutError(None, "/", "Read timed out."), TransientError),  # type: ignore[arg-type]
+     (NewConnectionError(None, "Connection refused"), TransientError),  # type: ignore[arg-type]
+     (ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer")),
+      TransientError),
+     (ProtocolError("Connection broken: IncompleteRead", IncompleteRead(0, 1024)), TransientError),
+     (SSLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")), TransientError),
+     (SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed")), PermanentError),
+     (URLSchemeUnknown("ftp"), PermanentError),
+     (LocationValueError("No host specified."), PermanentError)],
 )
-def test_each_answer_lands_in_its_class(exc: httpx.HTTPError, kind: type) -> None:
+def test_each_failed_call_lands_in_its_class(exc: HTTPError, kind: type) -> None:
     error = translate(exc)
     assert type(error) is kind and error.system == "netsuite"
 
 
 def test_data_errors_name_the_error_path_and_keep_netsuites_detail() -> None:
-    error = translate(answer(400, "INVALID_CONTENT", "parent"))
+    error = answer(400, "INVALID_CONTENT", "parent")
     assert isinstance(error, DataError)
     assert (error.field, error.message) == ("parent", "detail of INVALID_CONTENT")
 
 
 def test_retry_after_is_read_as_seconds_or_http_date() -> None:
-    throttled = translate(answer(429, headers={"Retry-After": "7"}))
+    throttled = answer(429, headers={"retry-after": "7"})
     assert isinstance(throttled, ThrottledError) and throttled.retry_after == 7.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert retry_after_seconds("soon") is None
 
 
 def test_a_body_not_in_netsuites_format_still_translates() -> None:
-    request = httpx.Request("GET", "http://netsuite.test/")
-    response = httpx.Response(503, text="<html>Maintenance</html>", request=request)
-    error = translate(httpx.HTTPStatusError("x", request=request, response=response))
+    error = from_response(503, HTTPHeaderDict(), b"<html>Maintenance</html>")
     assert isinstance(error, TransientError) and "Maintenance" in error.message
+    assert "Service Unavailable" in from_response(503, HTTPHeaderDict(), b"").message

@@ -84,3 +84,15 @@ def test_bad_input_is_refused_named_recorded_and_changes_nothing(db, body, statu
     c = counts(db)
     assert (c["opportunities"], c["reconcile_queue"], c["intake_rejections"]) == (0, 0, 1)
     assert c.get("events_accepted", 0) == 0
+
+
+def test_the_same_event_raced_by_many_threads_is_applied_once(db) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = event(opportunity_data("006RACE"), event_id="race-1")
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _: accept(db, body, utcnow()).outcome, range(16)))
+    assert outcomes.count(Outcome.APPLIED) == 1
+    assert outcomes.count(Outcome.DUPLICATE) == 15
+    c = counts(db)
+    assert (c["events_accepted"], c["duplicates_suppressed"], c["reconcile_queue"]) == (1, 15, 1)

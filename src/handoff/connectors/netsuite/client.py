@@ -5,8 +5,8 @@ after a lost response leaves exactly one record. The internal id comes from `Loc
 NetSuite does not document `Location` on PUT, so when it is absent the record is read back
 by external id.
 
-The HTTP client is urllib3, not httpx: the worker is bound by client CPU, and urllib3 spends
-about a third of httpx's per call.
+The HTTP client is urllib3 rather than httpx: a worker is bound by client CPU, and urllib3
+needs well under half of httpx's per call.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class NetSuiteConnector:
         self._read_headers = make_headers(accept_encoding=True) | {
             "Authorization": f"Bearer {settings.token}", "Accept": "application/json"}
         self._write_headers = self._read_headers | {"Content-Type": "application/json"}
-        # No retries or redirects here: handoff's engine owns retries, and NetSuite's record
-        # service does not redirect. block=False: a thread never waits for a free connection.
+        # No retries (handoff's engine owns them) and no redirects (answered as errors, never
+        # followed with the token). block=False: threads beyond max_connections open a
+        # short-lived connection of their own rather than wait.
         self._http = urllib3.PoolManager(
             maxsize=settings.max_connections, block=False, retries=False,
             timeout=urllib3.Timeout(total=settings.timeout),

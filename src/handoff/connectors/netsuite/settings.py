@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handoff.domain import BillingMethod, ProjectStatus
+from handoff.errors import ConfigError
 
 # NetSuite's usual internal ids for these currencies; accounts differ, so configure them.
 STANDARD_CURRENCY_IDS: Mapping[str, str] = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
@@ -45,6 +46,12 @@ class NetSuiteSettings:
     timeout: float = 30.0
     max_connections: int = 16  # one per worker thread sharing the connector
     page_size: int = 1000  # NetSuite's maximum list page
+
+    def __post_init__(self) -> None:
+        # urllib3 would take a URL without a scheme as http:// and send the token in clear.
+        if not self.base_url.startswith(("https://", "http://")):
+            raise ConfigError(f"netsuite: base_url must start with https:// (http:// for a local "
+                              f"twin), not {self.base_url!r}")
 
     @classmethod
     def from_account(cls, account_id: str, token: str, **options: Any) -> NetSuiteSettings:

@@ -7,12 +7,14 @@ NetSuite's paths, payloads, status codes and error bodies.
               /services/rest/record/v1/currency|subsidiary[/<id>]  GET
     query     POST /services/rest/query/v1/suiteql: only
               SELECT id, externalid FROM customer|job [WHERE externalid = '…'] ORDER BY id
-    twin-only GET /_twin/records/<type>, GET /_twin/summary, and sandbox.py's controls
+    twin-only GET /_twin/records/<type>, GET /_twin/summary, and sandbox.py's controls;
+              PUT /_twin/settings {"omit_location_on_put": true} (POST /_twin/reset undoes it)
 
 Auth: `Authorization: Bearer sandbox-token` (`create_app(token=…)` to change it).
 Write bodies take references as `{"id": …}` or `{"externalId": …}` (⚠ NetSuite documents the
 id form); `jobPrice` must be a JSON number and is kept exact. Writes answer 204 with
-`Location`, PUT included (⚠ unconfirmed for NetSuite). Reference data: twin_schema.py.
+`Location`, PUT included (⚠ unconfirmed for NetSuite; `omit_location_on_put` plays a NetSuite
+that leaves it out). Reference data: twin_schema.py.
 """
 
 from __future__ import annotations
@@ -53,19 +55,25 @@ Handler = Callable[..., Awaitable[Response]]
 
 def create_app(token: str = SANDBOX_TOKEN) -> ASGIApp:
     twin = NetSuiteTwin(token)
-    return build_twin(twin.routes(), TwinControl(), twin.store.reset, fault_response)
+    return build_twin(twin.routes(), TwinControl(), twin.reset, fault_response)
 
 
 class NetSuiteTwin:
     def __init__(self, token: str) -> None:
         self.token = token
         self.store = RecordStore()
+        self.omit_location_on_put = False
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.omit_location_on_put = False
 
     def routes(self) -> list[Route]:
         routes = [
             Route(SUITEQL_PATH, self._endpoint(self.suiteql), methods=["POST"]),
             Route("/_twin/summary", self.twin_summary),
             Route("/_twin/records/{record_type}", self.twin_records),
+            Route("/_twin/settings", self.twin_settings, methods=["PUT"]),
         ]
         for name in RECORD_TYPES:
             collection, instance = f"{RECORD}/{name}", f"{RECORD}/{name}/{{key}}"
@@ -122,7 +130,7 @@ class NetSuiteTwin:
             raise TwinFault(400, "INVALID_PARAMETER", "Upsert needs an external ID in the URL "
                             "(…/eid:<externalId>).")
         internal_id = self.store.upsert(type_name, key[4:], await _body(request))
-        return _written(request, type_name, internal_id)
+        return _written(request, type_name, internal_id, location=not self.omit_location_on_put)
 
     async def delete_record(self, request: Request, type_name: str) -> Response:
         self.store.delete(type_name, request.path_params["key"])
@@ -151,6 +159,19 @@ class NetSuiteTwin:
         items = [self._render(request, type_name, r) for r in self.store.records(type_name)]
         return Response(exact_json.dumps({"count": len(items), "items": items}),
                         media_type="application/json")
+
+    async def twin_settings(self, request: Request) -> Response:
+        """Twin-only: `omit_location_on_put` answers PUT without `Location`."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not (isinstance(body, dict) and body.keys() == {"omit_location_on_put"}
+                and isinstance(body["omit_location_on_put"], bool)):
+            return JSONResponse({"error": 'expected {"omit_location_on_put": true|false}'},
+                                status_code=400)
+        self.omit_location_on_put = body["omit_location_on_put"]
+        return JSONResponse(body)
 
     def _render(self, request: Request, type_name: str, record: Record) -> dict[str, Any]:
         """A record as NetSuite reads it back: `links` first, references expanded."""
@@ -225,9 +246,9 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-def _written(request: Request, type_name: str, internal_id: str) -> Response:
-    return Response(status_code=204,
-                    headers={"Location": _record_url(request, type_name, internal_id)})
+def _written(request: Request, type_name: str, internal_id: str, location: bool = True) -> Response:
+    headers = {"Location": _record_url(request, type_name, internal_id)} if location else None
+    return Response(status_code=204, headers=headers)
 
 
 def _resource(body: dict[str, Any], kind: str, status: int = 200,
