@@ -1,5 +1,7 @@
 """`python -m benchmarks --quick` measures every phase end to end and prints its summary."""
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +14,16 @@ HEADINGS = ("Summary", "## Twins' bare capacity", "## Intake", "## Provisioning"
 
 @pytest.mark.slow
 def test_a_quick_benchmark_run_measures_every_phase_and_prints_the_summary() -> None:
-    result = subprocess.run(
+    # its own session, so a timeout can stop the twins and handoff processes it started too
+    run = subprocess.Popen(
         [sys.executable, "-m", "benchmarks", "--quick", "--no-write", "--sqlite-only"],
-        cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = run.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        out, err = run.communicate()
+        pytest.fail(f"took more than 60 s:\n{out}{err}")
+    assert run.returncode == 0, out + err
     for heading in HEADINGS:
-        assert heading in result.stdout, f"{heading!r} missing from:\n{result.stdout}"
+        assert heading in out, f"{heading!r} missing from:\n{out}"

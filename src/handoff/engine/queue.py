@@ -84,8 +84,10 @@ def complete(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
     released at once, so its newer state is reconciled too."""
     if not claims:
         return
-    conn.execute(COMPLETE, [{"b_key": c.key, "b_generation": c.generation, "b_owner": owner}
-                            for c in claims])
+    done = conn.execute(COMPLETE, [{"b_key": c.key, "b_generation": c.generation,
+                                    "b_owner": owner} for c in claims])
+    if len(claims) == 1 and done.rowcount == 1:
+        return  # the common case; rowcount is exact for a single statement
     conn.execute(RELEASE_CHANGED, {"b_keys": [c.key for c in claims], "b_owner": owner,
                                    "lease_owner": None, "lease_expires": None, "attempts": 0})
 

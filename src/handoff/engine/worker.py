@@ -81,13 +81,17 @@ class Worker:
             while not stop.is_set():
                 if len(backlog) < self.concurrency:
                     busy = {prefix for prefix in inflight.values() if prefix}
-                    backlog.extend(self._claim(pool, inflight, busy, 2 * self.concurrency - len(backlog)))
+                    wanted = 2 * self.concurrency - len(backlog)
+                    backlog.extend(self._claim(pool, inflight, busy, wanted))
                 while backlog and len(inflight) < self.concurrency:
                     inflight[pool.submit(self.process, backlog.popleft())] = None
                 if inflight:
                     done, _ = wait(inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
                     for future in done:
                         del inflight[future]
+                        if future.exception():  # could not even record the outcome
+                            log.error("settling failed; the lease will return the keys",
+                                      exc_info=future.exception())
                 elif until_idle and self._queue_empty():
                     break
                 else:
