@@ -23,6 +23,13 @@ class Changes:
     def set_state(self, opportunity_id: str, **fields: object) -> None:
         self.states.setdefault(opportunity_id, {}).update(fields)
 
+    def absorb(self, other: Changes) -> None:
+        """Take over another key's changes (fields of one deal merge, later ones win)."""
+        self.hops += other.hops
+        for opportunity_id, fields in other.states.items():
+            self.set_state(opportunity_id, **fields)
+        self.enqueue += other.enqueue
+
     def apply(self, conn: Connection, now: datetime) -> None:
         record_hops(conn, self.hops)
         save_states(conn, self.states, now)

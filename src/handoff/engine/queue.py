@@ -99,9 +99,17 @@ def release(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
 
 
 def retry_later(conn: Connection, claim: Claim, owner: str, due_at: datetime, error: str) -> None:
-    conn.execute(RELEASE, {"b_key": claim.key, "b_owner": owner, "due_at": due_at,
-                           "attempts": claim.attempts + 1, "lease_owner": None,
-                           "lease_expires": None, "last_error": error[:2000]})
+    retry_later_many(conn, [(claim, due_at, error)], owner)
+
+
+def retry_later_many(conn: Connection, retries: Sequence[tuple[Claim, datetime, str]],
+                     owner: str) -> None:
+    """Each key due again at its time, one attempt more, with the error that delayed it."""
+    if retries:
+        conn.execute(RELEASE, [
+            {"b_key": claim.key, "b_owner": owner, "due_at": due_at, "attempts": claim.attempts + 1,
+             "lease_owner": None, "lease_expires": None, "last_error": error[:2000]}
+            for claim, due_at, error in retries])
 
 
 def depth(conn: Connection) -> int:

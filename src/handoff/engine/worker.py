@@ -25,12 +25,11 @@ from sqlalchemy.exc import OperationalError
 from handoff.engine import queue
 from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
-from handoff.engine.exceptions import open_exception
 from handoff.engine.queue import Claim
 from handoff.engine.retry import Action, Decision, RetryPolicy
+from handoff.engine.settler import Settlement, Settler
 from handoff.errors import HandoffError, TransientError
 from handoff.store.db import Database
-from handoff.store.sql import bump
 
 log = logging.getLogger("handoff.worker")
 Outcomes = dict[str, BaseException | None]
@@ -71,18 +70,20 @@ class Worker:
         self.concurrency, self.lease, self.poll = concurrency, lease, poll_seconds
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self.rng = random.Random()
+        self._settler = Settler(db, self.owner, clock)
 
     def run(self, stop: threading.Event | None = None, until_idle: bool = False) -> None:
         """Work until `stop` is set, or (until_idle) until the queue holds nothing at all."""
         stop = stop or threading.Event()
         inflight: dict[Future[None], str | None] = {}  # task -> prefix of a batch task
         backlog: deque[Claim] = deque()  # claimed keys waiting for a thread
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.owner) as pool:
+        with self._settler, \
+                ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.owner) as pool:
             while not stop.is_set():
                 if len(backlog) < self.concurrency:
                     busy = {prefix for prefix in inflight.values() if prefix}
                     wanted = 2 * self.concurrency - len(backlog)
-                    backlog.extend(self._claim(pool, inflight, busy, wanted))
+                    backlog.extend(self._prepared(self._claim(pool, inflight, busy, wanted)))
                 while backlog and len(inflight) < self.concurrency:
                     inflight[pool.submit(self.process, backlog.popleft())] = None
                 if inflight:
@@ -120,25 +121,20 @@ class Worker:
 
     def _settle(self, claims: Sequence[Claim], outcomes: Outcomes, controller: AnyController,
                 changes: Changes) -> None:
-        """One transaction: what the controller learned, and each key's next step."""
+        """Decide each key's next step; the settler commits it with what was learned."""
+        settlement = Settlement(changes)
         now = self.clock()
-        decided = [(claim, self._decide(claim, outcomes.get(claim.key), controller, changes))
-                   for claim in claims]
-        finished = [claim for claim, (decision, _) in decided
-                    if decision is None or decision.action is not Action.RETRY]
-        with self.db.transaction() as conn:
-            changes.apply(conn, now)
-            queue.complete(conn, finished, self.owner)
-            for claim, (decision, error) in decided:
-                if decision is None:
-                    continue
-                if decision.action is Action.RETRY:
-                    due = now + timedelta(seconds=decision.delay)
-                    queue.retry_later(conn, claim, self.owner, due, str(error))
-                    bump(conn, "retries")
-                else:
-                    open_exception(conn, claim.key, decision.action.value, error,
-                                   claim.attempts + 1, now)
+        for claim in claims:
+            decision, error = self._decide(claim, outcomes.get(claim.key), controller, changes)
+            if decision is None:
+                settlement.finished.append(claim)
+            elif decision.action is Action.RETRY:
+                due = now + timedelta(seconds=decision.delay)
+                settlement.retries.append((claim, due, str(error)))
+            else:
+                settlement.finished.append(claim)
+                settlement.given_up.append((claim, decision.action.value, error))
+        self._settler.submit(settlement)
 
     def _decide(self, claim: Claim, error: BaseException | None, controller: AnyController,
                 changes: Changes) -> tuple[Decision | None, BaseException | None]:
@@ -169,6 +165,15 @@ class Worker:
                     if batch:
                         inflight[pool.submit(self.process_batch, batch)] = prefix
         return singles
+
+    def _prepared(self, claims: list[Claim]) -> list[Claim]:
+        """Let controllers that can read many keys at once do so (one query, not one each)."""
+        for prefix, controller in self.controllers.items():
+            prepare = getattr(controller, "prepare", None)
+            keys = [c.key for c in claims if c.key.startswith(prefix)]
+            if prepare and keys:
+                prepare(keys)
+        return claims
 
     def _release(self, claims: Sequence[Claim]) -> None:
         """Hand back keys claimed but not started, so another worker need not wait out the lease."""

@@ -9,7 +9,8 @@ collects what it learned in `Changes`; the worker commits them with the key's ou
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from handoff.connectors.ports import ErpConnector
@@ -28,7 +29,13 @@ from handoff.flows.plan import (
 )
 from handoff.policy.release_gates import ReleasePolicy
 from handoff.store.db import Database
-from handoff.store.provisioning import Hop, ProvisioningState, Snapshot, load_snapshot
+from handoff.store.provisioning import (
+    Hop,
+    ProvisioningState,
+    Snapshot,
+    load_snapshot,
+    load_snapshots,
+)
 
 GAVE_UP_STATUS = {
     Action.PARK: ProvisioningStatus.PARKED,
@@ -44,10 +51,19 @@ class ProvisioningController:
     def __init__(self, db: Database, erp: ErpConnector, policy: ReleasePolicy,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.erp, self.policy, self.clock = db, erp, policy, clock
+        self._prefetched: dict[str, Snapshot] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, keys: Sequence[str]) -> None:
+        """Read the deals of freshly claimed keys in one query. A deal changed after this
+        read bumps its key's generation, so it is reconciled again with the newer state."""
+        with self.db.reading() as conn:
+            snapshots = load_snapshots(conn, [key.removeprefix(self.prefix) for key in keys])
+        with self._lock:
+            self._prefetched.update(snapshots)
 
     def reconcile(self, key: str, attempt: int, changes: Changes) -> None:
-        with self.db.reading() as conn:
-            snap = load_snapshot(conn, key.removeprefix(self.prefix))
+        snap = self._snapshot(key.removeprefix(self.prefix))
         if snap is None:
             return
         plan = plan_provisioning(snap.opportunity, snap.customer, snap.state, self.policy)
@@ -58,6 +74,14 @@ class ProvisioningController:
             if not isinstance(step, WriteBack):
                 state = self._apply(step, snap, state, attempt, changes)
         self._conclude(snap, plan, changes)
+
+    def _snapshot(self, opportunity_id: str) -> Snapshot | None:
+        with self._lock:
+            snap = self._prefetched.pop(opportunity_id, None)
+        if snap is None:
+            with self.db.reading() as conn:
+                snap = load_snapshot(conn, opportunity_id)
+        return snap
 
     def gave_up(self, key: str, action: Action, error: BaseException, attempt: int,
                 changes: Changes) -> None:

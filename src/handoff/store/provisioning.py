@@ -50,20 +50,29 @@ class Hop:
 
 
 _opp, _cust, _prov = opportunities.c, customers.c, provisioning.c
-SNAPSHOT = (
-    sa.select(_opp.data, _opp.correlation_id, _cust.data.label("customer"), provisioning)
+_SNAPSHOT = (
+    sa.select(_opp.id, _opp.data, _opp.correlation_id, _cust.data.label("customer"), provisioning)
     .select_from(opportunities)
     .outerjoin(customers, _cust.id == _opp.account_id)
     .outerjoin(provisioning, _prov.opportunity_id == _opp.id)
-    .where(_opp.id == sa.bindparam("b_id"))
 )
+SNAPSHOT = _SNAPSHOT.where(_opp.id == sa.bindparam("b_id"))
+SNAPSHOTS = _SNAPSHOT.where(_opp.id.in_(sa.bindparam("b_ids", expanding=True)))
 RECORD_HOP = sa.insert(hops)
 
 
 def load_snapshot(conn: Connection, opportunity_id: str) -> Snapshot | None:
     row = conn.execute(SNAPSHOT, {"b_id": opportunity_id}).first()
-    if row is None:
-        return None
+    return None if row is None else _snapshot(row)
+
+
+def load_snapshots(conn: Connection, opportunity_ids: list[str]) -> dict[str, Snapshot]:
+    """Many deals in one query (a worker's freshly claimed keys)."""
+    rows = conn.execute(SNAPSHOTS, {"b_ids": opportunity_ids}) if opportunity_ids else []
+    return {row.id: _snapshot(row) for row in rows}
+
+
+def _snapshot(row: sa.Row) -> Snapshot:
     return Snapshot(
         opportunity=parse_opportunity(row.data),
         customer=parse_customer(row.customer) if row.customer else None,
