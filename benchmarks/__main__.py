@@ -6,15 +6,19 @@ run only prints, so the document always shows one complete, full-size run."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import baseline, databases, intake, machine, provisioning, report, twins
 from benchmarks.progress import say
+from benchmarks.sandbox import BenchmarkFailed, Twins, running_twins
 
 PHASES = ("twins", "intake", "provisioning", "baseline")
 DOCUMENT = Path("docs/BENCHMARKS.md")
@@ -23,40 +27,69 @@ DOCUMENT = Path("docs/BENCHMARKS.md")
 @dataclass(frozen=True)
 class Sizes:
     upserts: int        # NetSuite PUTs against the bare twin
-    collections: int    # Salesforce sObject Collections calls of 200 records
+    collections: int    # Salesforce sObject Collections calls …
+    records: int        # … of this many records each
     patches: int        # single Salesforce PATCHes
     events: int         # CloudEvents posted to intake, per database
     bare_rows: int      # rows the bare SQLite loop commits
     deals: int          # deals per provisioning run
+    sqlite_workers: tuple[int, ...]    # worker processes of each SQLite provisioning run
+    postgres_workers: tuple[int, ...]  # … and of each PostgreSQL run
     baseline_deals: int
 
 
-FULL = Sizes(upserts=4000, collections=300, patches=4000, events=4000, bare_rows=20000,
-             deals=1000, baseline_deals=500)
-QUICK = Sizes(upserts=200, collections=10, patches=200, events=200, bare_rows=500,
-              deals=20, baseline_deals=20)
+FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000, events=3000,
+             bare_rows=2000, deals=500, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
+             baseline_deals=500)
+QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, events=100, bare_rows=200,
+              deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20)
+
+
+@dataclass
+class Bench:
+    """What every phase gets: sizes, a scratch directory, the twins, where results go."""
+
+    sizes: Sizes
+    scratch: Path
+    postgres: bool
+    twins: Twins | None
+    results: report.Results
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sizes = QUICK if args.quick else FULL
+    phases = [args.only] if args.only else list(PHASES)
     postgres = None if args.sqlite_only else databases.postgres_version()
-    started, results = time.monotonic(), report.Results()
+    results = report.Results()
     if postgres is None:
         results.notes.append("PostgreSQL variants skipped: " + (
             "--sqlite-only" if args.sqlite_only else f"no server at {safe(databases.ADMIN_URL)}"))
         say(results.notes[-1])
-    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as scratch:
-        for phase in [args.only] if args.only else PHASES:
-            say(f"\n{phase} …")
-            RUNNERS[phase](results, sizes, Path(scratch), postgres is not None)
+    results.load_at_start = warn_if_busy()
+    started = time.monotonic()
+    try:
+        run_phases(phases, QUICK if args.quick else FULL, postgres is not None, results)
+    except BenchmarkFailed as exc:
+        say(f"\nFAILED, figures void: {exc}")
+        return 1
     say(f"\nSummary ({time.monotonic() - started:.0f} s)\n\n{report.summary(results)}")
-    if args.write and not args.quick and not args.only and not args.sqlite_only:
+    if args.write and not (args.quick or args.only or args.sqlite_only):
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        report.write(DOCUMENT, report.document(results, machine.describe(postgres),
-                                               "make bench", when))
+        report.write(DOCUMENT, report.document(results, machine.describe(postgres), "make bench", when))
         say(f"Written to {DOCUMENT}")
     return 0
+
+
+def run_phases(phases: list[str], sizes: Sizes, postgres: bool, results: report.Results) -> None:
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as scratch, ExitStack() as stack:
+        twins_needed = set(phases) - {"intake"}
+        sandbox = stack.enter_context(running_twins(Path(scratch) / "tls")) if twins_needed else None
+        bench = Bench(sizes, Path(scratch), postgres, sandbox, results)
+        for phase in phases:
+            say(f"\n{phase} …")
+            phase_started = time.monotonic()
+            RUNNERS[phase](bench)
+            say(f"  ({phase} took {time.monotonic() - phase_started:.0f} s)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -69,31 +102,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_twins(results: report.Results, sizes: Sizes, scratch: Path, postgres: bool) -> None:
-    results.twins = twins.measure_twins(scratch / "tls", sizes.upserts, sizes.collections,
-                                        sizes.patches)
+def warn_if_busy() -> float:
+    """The load average before the run: other work on the machine takes cores from it."""
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        say(f"Note: the machine is already busy (load average {load:.1f}); figures will be lower.")
+    return load
 
 
-def run_intake(results: report.Results, sizes: Sizes, scratch: Path, postgres: bool) -> None:
-    results.intake = [intake.measure_intake("SQLite", databases.sqlite_url(scratch, "intake"),
-                                            sizes.events)]
-    if postgres:
+def run_twins(bench: Bench) -> None:
+    assert bench.twins is not None
+    s = bench.sizes
+    bench.results.twins = twins.measure_twins(bench.twins, s.upserts, s.collections, s.records,
+                                              s.patches)
+
+
+def run_intake(bench: Bench) -> None:
+    events, rows = bench.sizes.events, bench.sizes.bare_rows
+    runs = [intake.measure_intake("SQLite", databases.sqlite_url(bench.scratch, "intake"), events)]
+    bare = [intake.bare_sqlite_inserts(bench.scratch, rows)]
+    if bench.postgres:
         with databases.throwaway_postgres() as url:
-            results.intake.append(intake.measure_intake("PostgreSQL", url, sizes.events))
-    results.bare_storage = intake.bare_sqlite_inserts(scratch, sizes.bare_rows)
+            runs.append(intake.measure_intake("PostgreSQL", url, events))
+            bare.append(intake.bare_postgres_inserts(url, rows))
+    bench.results.intake, bench.results.bare_storage = runs, bare
 
 
-def run_provisioning(results: report.Results, sizes: Sizes, scratch: Path, postgres: bool) -> None:
-    results.provisioning, results.start_up = provisioning.measure_provisioning(
-        scratch, sizes.deals, postgres)
+def run_provisioning(bench: Bench) -> None:
+    assert bench.twins is not None
+    s = bench.sizes
+    bench.results.provisioning, bench.results.start_up = provisioning.measure_provisioning(
+        bench.twins, bench.scratch, s.deals, s.sqlite_workers,
+        s.postgres_workers if bench.postgres else ())
 
 
-def run_baseline(results: report.Results, sizes: Sizes, scratch: Path, postgres: bool) -> None:
-    results.baseline = baseline.compare(scratch, sizes.baseline_deals)
+def run_baseline(bench: Bench) -> None:
+    assert bench.twins is not None
+    bench.results.baseline = baseline.compare(bench.twins, bench.scratch, bench.sizes.baseline_deals)
 
 
-RUNNERS = {"twins": run_twins, "intake": run_intake, "provisioning": run_provisioning,
-           "baseline": run_baseline}
+RUNNERS: dict[str, Callable[[Bench], None]] = {
+    "twins": run_twins, "intake": run_intake, "provisioning": run_provisioning,
+    "baseline": run_baseline,
+}
 
 
 def safe(url: str) -> str:

@@ -15,19 +15,19 @@ import httpx
 import orjson
 
 from benchmarks.databases import sqlite_url
-from benchmarks.intake import client_of, post_events
-from benchmarks.load import expect, hammer
+from benchmarks.intake import client_of, post_events, serving
+from benchmarks.load import THREADS, expect, hammer
 from benchmarks.progress import say
 from benchmarks.provisioning import worker_env
 from benchmarks.sandbox import (
-    NETSUITE_TOKEN,
+    Twins,
+    api_client,
     check_exactly_once,
     netsuite_summary,
     reset,
-    running_twins,
     seed_won_deals,
 )
-from handoff.connectors.twin_process import TwinProcess, free_port
+from handoff.connectors.twin_process import TwinProcess
 from handoff.demo.processes import HandoffProcess
 from handoff.engine.payloads import OPPORTUNITY_CHANGED
 
@@ -54,22 +54,20 @@ class Side:
         return self.projects - self.deals
 
 
-def compare(workdir: Path, deals: int) -> list[Side]:
-    with running_twins(workdir / "tls") as (sf, ns):
-        reset(sf, ns)
-        say(f"  seeding {deals} won deals; {COPIES} deliveries of each change, shuffled")
-        events = seed_won_deals(sf, deals, random.Random(deals), copies=COPIES)
-        script = webhook_script(ns, deals, events)
-        reset(ns)  # the CRM keeps its deals: handoff writes their status back to them
-        return [script, through_handoff((sf, ns), workdir, deals, events)]
+def compare(twins: Twins, workdir: Path, deals: int) -> list[Side]:
+    sf, ns = twins
+    reset(sf, ns)
+    say(f"  seeding {deals} won deals; {COPIES} deliveries of each change, shuffled")
+    events = seed_won_deals(sf, deals, random.Random(deals), copies=COPIES)
+    script = webhook_script(ns, deals, events)
+    reset(ns)  # the CRM keeps its deals: handoff writes their status back to them
+    return [script, through_handoff(twins, workdir, deals, events)]
 
 
 def webhook_script(ns: TwinProcess, deals: int, events: list[dict[str, Any]]) -> Side:
     won = [e["data"] for e in events if e["type"] == OPPORTUNITY_CHANGED]
-    say(f"  webhook script: {len(won)} deliveries, 16 at a time")
-    load = hammer(lambda http, i: create_project(http, won[i]), len(won),
-                  lambda: httpx.Client(base_url=ns.base_url, timeout=30.0,
-                                       headers={"Authorization": f"Bearer {NETSUITE_TOKEN}"}))
+    say(f"  webhook script: {len(won)} deliveries, {THREADS} at a time")
+    load = hammer(lambda http, i: create_project(http, won[i]), len(won), lambda: api_client(ns))
     return tally("webhook script", ns, deals, len(won), load.seconds)
 
 
@@ -83,14 +81,11 @@ def create_project(http: httpx.Client, deal: dict[str, Any]) -> None:
                                              "parent": {"id": customer_id}}), 204)
 
 
-def through_handoff(twins: tuple[TwinProcess, TwinProcess], workdir: Path, deals: int,
+def through_handoff(twins: Twins, workdir: Path, deals: int,
                     events: list[dict[str, Any]]) -> Side:
     env = worker_env(twins, sqlite_url(workdir, "baseline"), workdir)
-    service_url = f"http://127.0.0.1:{free_port()}"
-    say(f"  handoff: {len(events)} deliveries to `handoff serve`, 16 at a time, one worker")
-    with HandoffProcess(["worker"], env), \
-            HandoffProcess(["serve", "--port", service_url.rsplit(":", 1)[1]], env,
-                           ready_url=f"{service_url}/healthz"):
+    say(f"  handoff: {len(events)} deliveries to `handoff serve`, {THREADS} at a time, one worker")
+    with HandoffProcess(["worker"], env), serving(env) as (_, service_url):
         started = time.perf_counter()
         hammer(post_events([orjson.dumps(e) for e in events], 200, 202), len(events),
                client_of(service_url))

@@ -8,7 +8,7 @@ import resource
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
-BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user, nice, system, irq, softirq, steal in /proc/stat
+BUSY_FIELDS = (0, 1, 2, 5, 6)  # user, nice, system, irq, softirq in /proc/stat (not steal)
 
 
 def process_seconds(pid: int) -> float:

@@ -1,20 +1,25 @@
 """Intake: `handoff serve` in its own process takes unique CloudEvents from 16 concurrent
 clients; every 202 means the event is durable. Beside it, the bare storage rate: a plain
-loop committing one row per transaction to SQLite with handoff's PRAGMAs."""
+loop committing one row per transaction (to SQLite with handoff's PRAGMAs, to PostgreSQL as
+the server is configured)."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
+import psycopg
+from sqlalchemy.engine import make_url
 
 from benchmarks.cpu import process_seconds
-from benchmarks.load import Call, Load, expect, hammer
+from benchmarks.load import THREADS, Call, Load, expect, hammer
 from benchmarks.progress import say
 from handoff.connectors.twin_process import free_port
 from handoff.demo.processes import HandoffProcess
@@ -38,6 +43,7 @@ class IntakeRun:
 
 @dataclass(frozen=True)
 class BareStorage:
+    database: str  # with the durability setting it ran under
     rows: int
     seconds: float
 
@@ -58,19 +64,25 @@ def opportunity_event(n: int) -> bytes:
 
 def measure_intake(database: str, database_url: str, events: int) -> IntakeRun:
     bodies = [opportunity_event(n) for n in range(events)]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    say(f"  {database}: {events} CloudEvents to `handoff serve` from 16 threads")
-    with HandoffProcess(["serve", "--port", str(port)], {"HANDOFF_DATABASE_URL": database_url},
-                        ready_url=f"{url}/healthz") as serve:
-        assert serve.process is not None
-        cpu = process_seconds(serve.process.pid)
+    say(f"  {database}: {events} CloudEvents to `handoff serve` from {THREADS} threads")
+    with serving({"HANDOFF_DATABASE_URL": database_url}) as (pid, url):
+        cpu = process_seconds(pid)
         load = hammer(post_events(bodies, 202), events, client_of(url))
-        run = IntakeRun(database, load, process_seconds(serve.process.pid) - cpu)
+        run = IntakeRun(database, load, process_seconds(pid) - cpu)
     say(f"    {load.rate:,.0f} events/s, p50 {load.latency_ms(50):.1f} ms, p99 "
         f"{load.latency_ms(99):.1f} ms; serve {run.server_cpu_ms_per_event:.2f} ms CPU per "
         f"event, load generator {load.generator_cores:.2f} cores busy")
     return run
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """`handoff serve` on a free port, answering: its process id and its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with HandoffProcess(["serve", "--port", str(port)], env, ready_url=f"{url}/healthz") as serve:
+        assert serve.process is not None
+        yield serve.process.pid, url
 
 
 def post_events(bodies: list[bytes], *accepted: int) -> Call:
@@ -84,18 +96,33 @@ def client_of(service_url: str) -> Callable[[], httpx.Client]:
 
 
 def bare_sqlite_inserts(directory: Path, rows: int) -> BareStorage:
-    """One INSERT per transaction, nothing else: what SQLite alone commits on this disk."""
-    body = opportunity_event(0)
     conn = sqlite3.connect(directory / "bare.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")  # as handoff's store sets them
-    conn.execute("CREATE TABLE inbox (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # as handoff's store sets them
+        return bare_inserts("SQLite (WAL, synchronous=NORMAL)", conn, "BEGIN IMMEDIATE", "?", rows)
+    finally:
+        conn.close()
+
+
+def bare_postgres_inserts(database_url: str, rows: int) -> BareStorage:
+    url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        mode = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        return bare_inserts(f"PostgreSQL (synchronous_commit={mode})", conn, "BEGIN", "%s", rows)
+
+
+def bare_inserts(database: str, conn: Any, begin: str, placeholder: str, rows: int) -> BareStorage:
+    """One INSERT per transaction, nothing else, on a DB-API connection in autocommit mode:
+    what the database alone commits on this disk."""
+    body = opportunity_event(0).decode()
+    insert = f"INSERT INTO bare_inbox VALUES ({placeholder}, {placeholder})"
+    conn.execute("CREATE TABLE bare_inbox (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
     started = time.perf_counter()
     for i in range(rows):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO inbox VALUES (?, ?)", (f"event-{i}", body))
+        conn.execute(begin)
+        conn.execute(insert, (f"event-{i}", body))
         conn.execute("COMMIT")
-    result = BareStorage(rows, time.perf_counter() - started)
-    conn.close()
-    say(f"  bare SQLite: {result.rate:,.0f} rows/s committed one per transaction")
+    result = BareStorage(database, rows, time.perf_counter() - started)
+    say(f"  bare {database}: {result.rate:,.0f} rows/s committed one per transaction")
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,22 +17,19 @@ from benchmarks import cpu
 from benchmarks.databases import sqlite_url, throwaway_postgres
 from benchmarks.progress import say
 from benchmarks.sandbox import (
+    Twins,
     check_exactly_once,
     requests_seen,
     reset,
-    running_twins,
     seed_won_deals,
     twin_cpu,
 )
-from handoff.connectors.twin_process import TwinProcess
 from handoff.demo.processes import HandoffProcess
 from handoff.demo.run import SECRETS, write_config
 from handoff.engine.inbox import accept
 from handoff.store.db import open_database
 
 WORKER_TIMEOUT = 600.0
-SQLITE_WORKERS = (1, 2)
-POSTGRES_WORKERS = (1, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class ProvisioningRun:
     deals: int
     seconds: float
     calls: dict[str, int]  # twin -> requests it served during the run
-    cpu: dict[str, float]  # each twin, "workers", "postgres", "machine" -> CPU seconds used
+    cpu: dict[str, float]  # each twin, "workers", "machine", "postgres" if used -> CPU seconds
 
     @property
     def rate(self) -> float:
@@ -50,8 +48,8 @@ class ProvisioningRun:
     def calls_per_deal(self, twin: str) -> float:
         return self.calls[twin] / self.deals
 
-    def cpu_ms_per_deal(self, part: str) -> float:
-        return 1000 * self.cpu[part] / self.deals
+    def cpu_ms_per_deal(self, part: str) -> float | None:
+        return 1000 * self.cpu[part] / self.deals if part in self.cpu else None
 
 
 @dataclass(frozen=True)
@@ -62,37 +60,39 @@ class StartUp:
     cpu: float
 
 
-def measure_provisioning(workdir: Path, deals: int, postgres: bool,
-                         ) -> tuple[list[ProvisioningRun], StartUp]:
-    with running_twins(workdir / "tls") as twins:
-        start_up = idle_worker(twins, sqlite_url(workdir, "idle"), workdir)
-        runs = [provision(twins, "SQLite", sqlite_url(workdir, f"provisioning-{workers}"), workdir,
-                          deals, workers) for workers in SQLITE_WORKERS]
-        for workers in POSTGRES_WORKERS if postgres else ():
-            with throwaway_postgres() as database_url:
-                runs.append(provision(twins, "PostgreSQL", database_url, workdir, deals, workers))
+def measure_provisioning(twins: Twins, workdir: Path, deals: int, sqlite_workers: Sequence[int],
+                         postgres_workers: Sequence[int]) -> tuple[list[ProvisioningRun], StartUp]:
+    """One run per worker count on SQLite, then on PostgreSQL (none: skipped)."""
+    start_up = idle_worker(twins, sqlite_url(workdir, "idle"), workdir)
+    runs = [provision(twins, "SQLite", sqlite_url(workdir, f"provisioning-{workers}"), workdir,
+                      deals, workers) for workers in sqlite_workers]
+    for workers in postgres_workers:
+        with throwaway_postgres() as database_url:
+            runs.append(provision(twins, "PostgreSQL", database_url, workdir, deals, workers))
     return runs, start_up
 
 
-def provision(twins: tuple[TwinProcess, TwinProcess], database: str, database_url: str,
+def provision(twins: Twins, database: str, database_url: str,
               workdir: Path, deals: int, workers: int) -> ProvisioningRun:
     sf, ns = twins
     reset(sf, ns)
     say(f"  {database}, {workers} worker(s): seeding {deals} won deals, taking their events in")
     take_in(database_url, seed_won_deals(sf, deals, random.Random(deals)))
     env = worker_env(twins, database_url, workdir)
-    before, started = Meters.read(twins), time.perf_counter()
+    on_postgres = database_url.startswith("postgresql")
+    before, started = Meters.read(twins, on_postgres), time.perf_counter()
     run_workers(workers, env)
     seconds = time.perf_counter() - started
-    used = Meters.read(twins).since(before)
+    used = Meters.read(twins, on_postgres).since(before)
     check_exactly_once(sf, ns, deals)
     run = ProvisioningRun(database, workers, deals, seconds, used.requests, used.cpu)
-    say(f"    {run.rate:,.1f} deals/s in {seconds:.1f} s; NetSuite {run.calls_per_deal('netsuite'):.2f} "
-        f"calls per deal, Salesforce {run.calls_per_deal('salesforce'):.3f}")
+    say(f"    {run.rate:,.1f} deals/s in {seconds:.1f} s; {run.calls_per_deal('netsuite'):.2f} NetSuite "
+        f"and {run.calls_per_deal('salesforce'):.3f} Salesforce calls, {run.cpu_ms_per_deal('workers'):.1f} "
+        "ms of worker CPU per deal")
     return run
 
 
-def idle_worker(twins: tuple[TwinProcess, TwinProcess], database_url: str,
+def idle_worker(twins: Twins, database_url: str,
                 workdir: Path) -> StartUp:
     open_database(database_url).dispose()  # migrated beforehand, as in the runs
     env = worker_env(twins, database_url, workdir)
@@ -104,7 +104,7 @@ def idle_worker(twins: tuple[TwinProcess, TwinProcess], database_url: str,
     return start_up
 
 
-def worker_env(twins: tuple[TwinProcess, TwinProcess], database_url: str,
+def worker_env(twins: Twins, database_url: str,
                workdir: Path) -> dict[str, str]:
     """What `handoff worker` needs to reach the twins and the database."""
     config = write_config(workdir, database_url, *twins)
@@ -137,11 +137,12 @@ class Meters:
     cpu: dict[str, float]     # each twin, reaped workers, PostgreSQL, machine -> CPU s so far
 
     @classmethod
-    def read(cls, twins: tuple[TwinProcess, TwinProcess]) -> Meters:
-        return cls({t.system: requests_seen(t) for t in twins},
-                   {t.system: twin_cpu(t) for t in twins}
-                   | {"workers": cpu.reaped_children_seconds(), "postgres": cpu.command_seconds("postgres"),
-                      "machine": cpu.machine_busy_seconds()})
+    def read(cls, twins: Twins, on_postgres: bool) -> Meters:
+        seconds = {t.system: twin_cpu(t) for t in twins}
+        seconds |= {"workers": cpu.reaped_children_seconds(), "machine": cpu.machine_busy_seconds()}
+        if on_postgres:
+            seconds["postgres"] = cpu.command_seconds("postgres")
+        return cls({t.system: requests_seen(t) for t in twins}, seconds)
 
     def since(self, before: Meters) -> Meters:
         return Meters({k: v - before.requests[k] for k, v in self.requests.items()},

@@ -18,8 +18,8 @@ MARKER = "<!-- figures below are written by make bench -->"
 INTRO = f"""# Benchmarks
 
 What handoff does per second on one small machine, what bounds it, and what a plain webhook
-script does with the same deliveries. Run `make bench` (about five minutes) to measure again;
-it rewrites everything below the marker and keeps this text.
+script does with the same deliveries. Run `make bench` (three to four minutes on two cores)
+to measure again; it rewrites everything below the marker and keeps this text.
 
 {MARKER}
 """
@@ -29,11 +29,12 @@ it rewrites everything below the marker and keeps this text.
 class Results:
     twins: list[CallCapacity] | None = None
     intake: list[IntakeRun] | None = None
-    bare_storage: BareStorage | None = None
+    bare_storage: list[BareStorage] | None = None
     provisioning: list[ProvisioningRun] | None = None
     start_up: StartUp | None = None
     baseline: list[Side] | None = None
     notes: list[str] = field(default_factory=list)
+    load_at_start: float = 0.0  # 1-minute load average before the first phase
 
 
 def write(path: Path, figures: str) -> None:
@@ -45,7 +46,8 @@ def write(path: Path, figures: str) -> None:
 
 
 def document(results: Results, machine: Machine, command: str, when: str) -> str:
-    return "\n".join([f"Measured {when} with `{command}`.", "", machine_section(machine),
+    started = f"Measured {when} with `{command}`; load average before the run {results.load_at_start:.2f}."
+    return "\n".join([started, "", machine_section(machine),
                       summary(results, explain=True)])
 
 
@@ -94,10 +96,9 @@ canonical state and its queue entry are committed. Latency is per request at the
     text = table(["database", "events", "events/s", "p50 ms", "p99 ms", "serve CPU ms/event",
                   "serve cores busy", "generator cores busy"], rows)
     if results.bare_storage:
-        bare = results.bare_storage
-        text += (f"\nBare storage for comparison: a plain loop commits {num(bare.rate)} rows/s to "
-                 "SQLite (WAL, `synchronous=NORMAL` as handoff sets it), one INSERT per "
-                 f"transaction ({bare.rows} rows).\n")
+        text += "\nBare storage for comparison, a plain loop of one INSERT per transaction:\n\n"
+        text += table(["database", "rows", "rows/s"], [[b.database, str(b.rows), num(b.rate)]
+                                                       for b in results.bare_storage])
     return section("Intake", about, explain, text)
 
 
@@ -108,14 +109,15 @@ to the last exit, start-up included. Afterwards NetSuite must hold exactly one c
 one project per deal and every CRM deal its project id, or the run fails. *Calls/deal* count
 the requests each twin served. *Ceiling* = the NetSuite twin's bare PUT rate above ÷
 NetSuite calls per deal. *CPU ms/deal* shows where the cores went: handoff's workers, each
-twin, the PostgreSQL server, and the whole machine.
+twin, the PostgreSQL server (all its processes), and the whole machine (everything running on
+it, so a busy machine shows here; compare the load average above).
 """
     put_rate = next((c.load.rate for c in results.twins or [] if c.call == NETSUITE_UPSERT), None)
     rows = [provisioning_row(run, put_rate) for run in results.provisioning or []]
     text = table(["database", "workers", "deals", "seconds", "deals/s", "NetSuite calls/deal",
                   "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",
                   "CPU ms/deal: workers", "NetSuite twin", "Salesforce twin", "PostgreSQL",
-                  "machine"], rows)
+                  "whole machine"], rows)
     if results.start_up:
         text += (f"\nA worker that finds nothing to do starts and exits in "
                  f"{results.start_up.seconds:.2f} s, using {results.start_up.cpu:.2f} s CPU; "
@@ -128,7 +130,7 @@ def provisioning_row(run: ProvisioningRun, put_rate: float | None) -> list[str]:
     return [run.database, str(run.workers), str(run.deals), f"{run.seconds:.1f}", f"{run.rate:.1f}",
             f"{run.calls_per_deal('netsuite'):.2f}", f"{run.calls_per_deal('salesforce'):.3f}",
             num(ceiling) if ceiling else "—", f"{100 * run.rate / ceiling:.0f} %" if ceiling else "—",
-            *(f"{run.cpu_ms_per_deal(part):.1f}"
+            *(f"{ms:.1f}" if (ms := run.cpu_ms_per_deal(part)) is not None else "—"
               for part in ("workers", "netsuite", "salesforce", "postgres", "machine"))]
 
 

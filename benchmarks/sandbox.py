@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks.cpu import process_seconds
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from handoff.connectors.twin_process import TwinProcess
@@ -17,6 +19,7 @@ from handoff.demo.scenario import Deal, Fate, deliveries, seed_crm
 
 SESSION_ID = "SANDBOX_SESSION"
 NETSUITE_TOKEN = "sandbox-token"
+Twins = tuple[TwinProcess, TwinProcess]  # Salesforce, NetSuite
 
 
 class BenchmarkFailed(RuntimeError):
@@ -24,7 +27,7 @@ class BenchmarkFailed(RuntimeError):
 
 
 @contextmanager
-def running_twins(tls_dir: Path) -> Iterator[tuple[TwinProcess, TwinProcess]]:
+def running_twins(tls_dir: Path) -> Iterator[Twins]:
     """The Salesforce and NetSuite twins, each in its own process."""
     with ExitStack() as stack:
         yield (stack.enter_context(TwinProcess("salesforce", tls_dir)),
@@ -34,6 +37,13 @@ def running_twins(tls_dir: Path) -> Iterator[tuple[TwinProcess, TwinProcess]]:
 def crm_client(sf: TwinProcess) -> SalesforceConnector:
     return SalesforceConnector(SalesforceSettings(sf.base_url, session_id=SESSION_ID,
                                                   ca_file=sf.ca_file))
+
+
+def api_client(twin: TwinProcess) -> httpx.Client:
+    """A plain client of the twin's vendor API, signed in as the sandbox accepts."""
+    token = SESSION_ID if twin.system == "salesforce" else NETSUITE_TOKEN
+    return httpx.Client(base_url=twin.base_url, verify=twin.verify, timeout=30.0,
+                        headers={"Authorization": f"Bearer {token}"})
 
 
 def reset(*twins: TwinProcess) -> None:

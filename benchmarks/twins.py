@@ -4,16 +4,14 @@ handoff makes, nothing of handoff in between. It bounds every figure measured th
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import orjson
 
-from benchmarks.load import Call, Load, expect, hammer
+from benchmarks.load import THREADS, Call, Load, expect, hammer
 from benchmarks.progress import say
-from benchmarks.sandbox import NETSUITE_TOKEN, SESSION_ID, running_twins, seed_won_deals, twin_cpu
+from benchmarks.sandbox import Twins, api_client, reset, seed_won_deals, twin_cpu
 from handoff.connectors.ports import CrmStatusUpdate
 from handoff.connectors.salesforce.mapping import write_back_fields
 from handoff.connectors.twin_process import TwinProcess
@@ -23,7 +21,6 @@ from handoff.engine.payloads import OPPORTUNITY_CHANGED
 NETSUITE_UPSERT = "PUT /services/rest/record/v1/customer/eid:{id}"
 SALESFORCE_COLLECTION = "PATCH /services/data/v59.0/composite/sobjects"
 SALESFORCE_SINGLE = "PATCH /services/data/v59.0/sobjects/Opportunity/{id}"
-COLLECTION_SIZE = 200  # records per sObject Collections call, as handoff's write-back sends
 
 
 @dataclass(frozen=True)
@@ -39,32 +36,29 @@ class CallCapacity:
         return 1000 * self.twin_cpu / self.load.calls
 
 
-def measure_twins(tls_dir: Path, upserts: int, collections: int, patches: int) -> list[CallCapacity]:
-    with running_twins(tls_dir) as (sf, ns):
-        say(f"  seeding {COLLECTION_SIZE} opportunities (and their accounts) in the Salesforce twin")
-        ids = [e["data"]["id"] for e in seed_won_deals(sf, COLLECTION_SIZE, random.Random(1))
-               if e["type"] == OPPORTUNITY_CHANGED]
-        return [
-            measure(ns, NETSUITE_UPSERT, 1, upserts, netsuite_upsert),
-            measure(sf, SALESFORCE_COLLECTION, len(ids), collections, collection_update(ids)),
-            measure(sf, SALESFORCE_SINGLE, 1, patches, single_update(ids)),
-        ]
+def measure_twins(twins: Twins, upserts: int, collections: int,
+                  records: int, patches: int) -> list[CallCapacity]:
+    """`records`: opportunities per sObject Collections call (handoff's write-back sends 200)."""
+    sf, ns = twins
+    reset(sf, ns)
+    say(f"  seeding {records} opportunities (and their accounts) in the Salesforce twin")
+    ids = [e["data"]["id"] for e in seed_won_deals(sf, records, random.Random(1))
+           if e["type"] == OPPORTUNITY_CHANGED]
+    return [
+        measure(ns, NETSUITE_UPSERT, 1, upserts, netsuite_upsert),
+        measure(sf, SALESFORCE_COLLECTION, len(ids), collections, collection_update(ids)),
+        measure(sf, SALESFORCE_SINGLE, 1, patches, single_update(ids)),
+    ]
 
 
 def measure(twin: TwinProcess, call: str, records: int, count: int, make: Call) -> CallCapacity:
-    say(f"  {twin.system}: {count} × {call} over 16 threads")
+    say(f"  {twin.system}: {count} × {call} over {THREADS} threads")
     cpu = twin_cpu(twin)
-    load = hammer(make, count, client_of(twin))
+    load = hammer(make, count, lambda: api_client(twin))
     result = CallCapacity(twin.system, call, records, load, twin_cpu(twin) - cpu)
     say(f"    {load.rate:,.0f} calls/s, twin {result.twin_cpu_ms_per_call:.2f} ms CPU per call, "
         f"load generator {load.generator_cores:.2f} cores busy")
     return result
-
-
-def client_of(twin: TwinProcess) -> Callable[[], httpx.Client]:
-    token = SESSION_ID if twin.system == "salesforce" else NETSUITE_TOKEN
-    return lambda: httpx.Client(base_url=twin.base_url, verify=twin.verify, timeout=30.0,
-                                headers={"Authorization": f"Bearer {token}"})
 
 
 def netsuite_upsert(http: httpx.Client, i: int) -> None:

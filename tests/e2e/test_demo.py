@@ -27,6 +27,7 @@ def children_of(pid: int) -> list[int]:
 @pytest.mark.slow
 def test_demo_plays_the_lifecycle_and_its_summary_adds_up(tmp_path: Path) -> None:
     printed: list[str] = []
+    already_running = set(children_of(os.getpid()))  # e.g. twins of other tests' fixtures
     summary = run_demo(deals=24, seed=3, workdir=tmp_path / "demo", out=printed.append)
     assert summary.ok, printed[-1]
     assert summary.statuses["provisioned"] == summary.expected_provisioned == summary.erp_projects
@@ -37,7 +38,7 @@ def test_demo_plays_the_lifecycle_and_its_summary_adds_up(tmp_path: Path) -> Non
     assert summary.counters["retries"] > 0
     assert sorted(status for _, status in summary.refused) == [400, 400, 422, 422, 422]
     assert "every guarantee held" in printed[-1] and "handoff trace" in printed[-1]
-    assert children_of(os.getpid()) == []
+    assert set(children_of(os.getpid())) <= already_running
 
 
 def test_demo_command_says_what_it_did_in_one_line_on_bad_arguments(tmp_path: Path) -> None:
