@@ -39,7 +39,7 @@ class Sizes:
 
 
 FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000, events=3000,
-             bare_rows=2000, deals=500, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
+             bare_rows=2000, deals=2000, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
              baseline_deals=500)
 QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, events=100, bare_rows=200,
               deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20)

@@ -104,8 +104,10 @@ canonical state and its queue entry are committed. Latency is per request at the
 
 def provisioning_section(results: Results, explain: bool) -> str:
     about = """Won, releasable deals (no faults injected) are already in the inbox; K `handoff worker
---until-idle` processes (8 threads each) run until the queue is empty, timed from their start
-to the last exit, start-up included. Afterwards NetSuite must hold exactly one customer and
+--until-idle` processes (8 threads each) run until the queue is empty. *Deals/s* is deals ÷
+*work s*, the time from the first reconcile's start to the last one's end in the lineage
+(approved → provisioned and written back); *wall s* is from the workers' start to the last
+exit, start-up included. Afterwards NetSuite must hold exactly one customer and
 one project per deal and every CRM deal its project id, or the run fails. *Calls/deal* count
 the requests each twin served. *Ceiling* = the NetSuite twin's bare PUT rate above ÷
 NetSuite calls per deal. *CPU ms/deal* shows where the cores went: handoff's workers, each
@@ -114,20 +116,21 @@ it, so a busy machine shows here; compare the load average above).
 """
     put_rate = next((c.load.rate for c in results.twins or [] if c.call == NETSUITE_UPSERT), None)
     rows = [provisioning_row(run, put_rate) for run in results.provisioning or []]
-    text = table(["database", "workers", "deals", "seconds", "deals/s", "NetSuite calls/deal",
+    text = table(["database", "workers", "deals", "wall s", "work s", "deals/s", "NetSuite calls/deal",
                   "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",
                   "CPU ms/deal: workers", "NetSuite twin", "Salesforce twin", "PostgreSQL",
                   "whole machine"], rows)
     if results.start_up:
         text += (f"\nA worker that finds nothing to do starts and exits in "
                  f"{results.start_up.seconds:.2f} s, using {results.start_up.cpu:.2f} s CPU; "
-                 "every run above includes that once per worker.\n")
+                 "each run's wall time includes that once per worker.\n")
     return section("Provisioning", about, explain, text)
 
 
 def provisioning_row(run: ProvisioningRun, put_rate: float | None) -> list[str]:
     ceiling = put_rate / run.calls_per_deal("netsuite") if put_rate else None
-    return [run.database, str(run.workers), str(run.deals), f"{run.seconds:.1f}", f"{run.rate:.1f}",
+    return [run.database, str(run.workers), str(run.deals), f"{run.seconds:.1f}", f"{run.working:.1f}",
+            f"{run.rate:.1f}",
             f"{run.calls_per_deal('netsuite'):.2f}", f"{run.calls_per_deal('salesforce'):.3f}",
             num(ceiling) if ceiling else "—", f"{100 * run.rate / ceiling:.0f} %" if ceiling else "—",
             *(f"{ms:.1f}" if (ms := run.cpu_ms_per_deal(part)) is not None else "—"
