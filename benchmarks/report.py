@@ -109,12 +109,15 @@ def provisioning_section(results: Results, explain: bool) -> str:
 (approved → provisioned and written back); *wall s* is from the workers' start to the last
 exit, start-up included. Afterwards NetSuite must hold exactly one customer and
 one project per deal and every CRM deal its project id, or the run fails. *Calls/deal* count
-the requests each twin served. *Ceiling* = the NetSuite twin's bare PUT rate above ÷
-NetSuite calls per deal. *CPU ms/deal* shows where the cores went: handoff's workers, each
-twin, the PostgreSQL server (all its processes), and the whole machine (everything running on
-it, so a busy machine shows here; compare the load average above).
+the requests each twin served. *Ceiling* = the NetSuite twin's one-core capacity for PUT
+above (1 ÷ its CPU per call: a Python load generator saturates its own core first, so the
+rate it measures is no ceiling) ÷ NetSuite calls per deal. *CPU ms/deal* shows where the
+cores went: handoff's workers, each twin, the PostgreSQL server (all its processes), and
+the whole machine (everything running on it, so a busy machine shows here; compare the
+load average above).
 """
-    put_rate = next((c.load.rate for c in results.twins or [] if c.call == NETSUITE_UPSERT), None)
+    put_rate = next((1000 / c.twin_cpu_ms_per_call for c in results.twins or []
+                     if c.call == NETSUITE_UPSERT), None)
     rows = [provisioning_row(run, put_rate) for run in results.provisioning or []]
     text = table(["database", "workers", "deals", "wall s", "work s", "deals/s", "NetSuite calls/deal",
                   "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",

@@ -2,8 +2,10 @@
 running afterwards."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,28 @@ def test_demo_command_says_what_it_did_in_one_line_on_bad_arguments(tmp_path: Pa
                             capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].endswith("invalid int value: 'many'")
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_twins_die_with_a_parent_that_is_killed(tmp_path: Path) -> None:
+    script = ("from pathlib import Path; import time\n"
+              "from handoff.connectors.twin_process import TwinProcess\n"
+              f"twin = TwinProcess('netsuite', Path({str(tmp_path)!r})).start()\n"
+              "print(twin.process.pid, flush=True); time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    twin_pid = int(parent.stdout.readline())
+    assert running(twin_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while running(twin_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(twin_pid), "the twin outlived its killed parent"

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from handoff.connectors.children import dies_with_parent
+
 # system -> (module:function building the ASGI app, serves TLS?)
 TWINS: dict[str, tuple[str, bool]] = {
     "salesforce": ("handoff.connectors.salesforce.twin:create_app", True),
@@ -94,7 +96,8 @@ class TwinProcess:
     def start(self, timeout: float = 20.0) -> TwinProcess:
         cmd = [sys.executable, "-m", "handoff.connectors.twin_process", self.system,
                "--port", str(self.port), "--tls-dir", str(self.tls_dir)]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                        preexec_fn=dies_with_parent())
         self._wait_ready(timeout)
         return self
 

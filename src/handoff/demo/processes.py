@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import httpx
 
+from handoff.connectors.children import dies_with_parent
+
 
 class HandoffProcess:
     """`python -m handoff.cli ARGS` with its own environment; a context manager."""
@@ -21,7 +23,8 @@ class HandoffProcess:
 
     def __enter__(self) -> HandoffProcess:
         self.process = subprocess.Popen([sys.executable, "-m", "handoff.cli", *self.args],
-                                        env=self.env, stdin=subprocess.DEVNULL)
+                                        env=self.env, stdin=subprocess.DEVNULL,
+                                        preexec_fn=dies_with_parent())
         if self.ready_url:
             self._wait_ready(self.ready_url)
         return self
