@@ -12,9 +12,9 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
+from handoff.connectors.retry_after import retry_after_seconds
 from handoff.connectors.salesforce.errors import (
     classify,
-    parse_retry_after,
     record_error,
     translate,
 )
@@ -102,6 +102,7 @@ def test_record_errors_use_status_code() -> None:
 
 
 @pytest.mark.parametrize(("header", "seconds"), [("5", 5.0), ("0.5", 0.5), (None, None),
-                                                 ("Wed, 21 Oct 2026 07:28:00 GMT", None)])
+                                                 ("soon", None), ("-3", 0.0),
+                                                 ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
 def test_retry_after_in_seconds(header: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(header) == seconds
+    assert retry_after_seconds(header) == seconds

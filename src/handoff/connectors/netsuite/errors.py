@@ -18,12 +18,11 @@ import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
 from urllib3.exceptions import HTTPError, ProtocolError, SSLError, TimeoutError
 
+from handoff.connectors.retry_after import retry_after_seconds
 from handoff.errors import (
     BusinessRuleError,
     DataError,
@@ -92,20 +91,6 @@ def read_error(status: int, body: bytes) -> NetSuiteErrorDetail:
         text = body.decode("utf-8", "replace")[:200]
         return NetSuiteErrorDetail(None, text or _reason_phrase(status))
 
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _is_untrusted_certificate(exc: HTTPError) -> bool:

@@ -21,7 +21,8 @@ from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from handoff.connectors.ports import CrmStatusUpdate
-from handoff.connectors.salesforce.errors import parse_retry_after, record_error, translate
+from handoff.connectors.retry_after import retry_after_seconds
+from handoff.connectors.salesforce.errors import record_error, translate
 from handoff.connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
     OPPORTUNITY_FIELDS,
@@ -98,7 +99,7 @@ class _ConnectorSession(requests.Session):
 
     @property
     def retry_after(self) -> float | None:
-        return parse_retry_after(getattr(self._latest, "retry_after", None))
+        return retry_after_seconds(getattr(self._latest, "retry_after", None))
 
 
 class SalesforceConnector:

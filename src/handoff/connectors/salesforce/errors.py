@@ -121,11 +121,3 @@ def _first_error(content: Any, code_key: str = "errorCode") -> tuple[str | None,
         fields = list(first.get("fields") or [])
         return first.get(code_key), str(first.get("message", "")), fields
     return None, str(content)[:500], []
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds; the HTTP-date form is not used by Salesforce."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
