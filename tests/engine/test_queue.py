@@ -47,7 +47,7 @@ def test_retry_later_waits_for_its_due_time(db) -> None:
     with db.transaction() as conn:
         queue.enqueue(conn, "k", now)
         (claim,) = queue.claim(conn, "w1", 10, now, LEASE)
-        queue.retry_later(conn, claim, "w1", now + timedelta(seconds=5), "503")
+        queue.retry_later_many(conn, [(claim, now + timedelta(seconds=5), "503")], "w1")
         assert queue.claim(conn, "w1", 10, now + timedelta(seconds=4), LEASE) == []
         (again,) = queue.claim(conn, "w1", 10, now + timedelta(seconds=6), LEASE)
         assert again.attempts == 1

@@ -98,10 +98,6 @@ def release(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
                             "lease_expires": None} for c in claims])
 
 
-def retry_later(conn: Connection, claim: Claim, owner: str, due_at: datetime, error: str) -> None:
-    retry_later_many(conn, [(claim, due_at, error)], owner)
-
-
 def retry_later_many(conn: Connection, retries: Sequence[tuple[Claim, datetime, str]],
                      owner: str) -> None:
     """Each key due again at its time, one attempt more, with the error that delayed it."""

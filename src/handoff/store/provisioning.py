@@ -93,11 +93,6 @@ def _state(row: sa.Row) -> ProvisioningState:
     )
 
 
-def save_state(conn: Connection, opportunity_id: str, now: datetime, **fields: object) -> None:
-    """Set these fields (a new row starts as WAITING)."""
-    save_states(conn, {opportunity_id: fields}, now)
-
-
 def save_states(conn: Connection, states: Mapping[str, Mapping[str, object]],
                 now: datetime) -> None:
     """Several deals' fields; deals changing the same fields share one statement."""
