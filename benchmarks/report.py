@@ -104,7 +104,7 @@ canonical state and its queue entry are committed. Latency is per request at the
 
 def provisioning_section(results: Results, explain: bool) -> str:
     about = """Won, releasable deals (no faults injected) are already in the inbox; K `handoff worker
---until-idle` processes (8 threads each) run until the queue is empty. *Deals/s* is deals ÷
+--until-idle` processes (16 threads each) run until the queue is empty. *Deals/s* is deals ÷
 *work s*, the time from the first reconcile's start to the last one's end in the lineage
 (approved → provisioned and written back); *wall s* is from the workers' start to the last
 exit, start-up included. Afterwards NetSuite must hold exactly one customer and

@@ -27,7 +27,7 @@ SECTIONS = {"database", "worker", "retry", "policy", "systems"}
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    concurrency: int = 8
+    concurrency: int = 16
     lease_seconds: float = 60.0
     poll_seconds: float = 0.05
 

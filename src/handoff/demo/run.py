@@ -85,7 +85,7 @@ def write_config(workdir: Path, database_url: str, sf: TwinProcess, ns: TwinProc
 url = "{database_url}"
 
 [worker]
-concurrency = 8
+concurrency = 16
 lease_seconds = {lease_seconds}
 
 [retry]
