@@ -1,7 +1,7 @@
-"""Changes: what one reconcile wants written, committed by the worker in the same
-transaction as the key's outcome (done, retry later, or given up). One transaction per
-key instead of one per step; a crash loses at most the bookkeeping of calls that were
-idempotent anyway, and they are made again."""
+"""Changes: what a reconcile wants written. The settler (engine/settler.py) commits them in
+the same transaction as the key's outcome (done, retry later, or given up), together with
+other keys' — never one transaction per step. A crash loses at most the bookkeeping of
+calls that were idempotent anyway, and they are made again."""
 
 from __future__ import annotations
 
