@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import baseline, databases, intake, machine, provisioning, report, twins
+from benchmarks import baseline, databases, intake, machine, provisioning, report, transports, twins
 from benchmarks.progress import say
 from benchmarks.sandbox import BenchmarkFailed, Twins, running_twins
 
@@ -30,6 +30,7 @@ class Sizes:
     collections: int    # Salesforce sObject Collections calls …
     records: int        # … of this many records each
     patches: int        # single Salesforce PATCHes
+    transport_calls: int  # NetSuite PUTs per HTTP client compared
     events: int         # CloudEvents posted to intake, per database
     bare_rows: int      # rows the bare SQLite loop commits
     deals: int          # deals per provisioning run
@@ -38,10 +39,12 @@ class Sizes:
     baseline_deals: int
 
 
-FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000, events=3000,
+FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000,
+             transport_calls=2000, events=3000,
              bare_rows=2000, deals=2000, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
              baseline_deals=500)
-QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, events=100, bare_rows=200,
+QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, transport_calls=50,
+              events=100, bare_rows=200,
               deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20)
 
 
@@ -115,6 +118,8 @@ def run_twins(bench: Bench) -> None:
     s = bench.sizes
     bench.results.twins = twins.measure_twins(bench.twins, s.upserts, s.collections, s.records,
                                               s.patches)
+    say("  HTTP clients compared on NetSuite PUTs, one thread")
+    bench.results.transports = transports.compare_transports(bench.twins[1], s.transport_calls)
 
 
 def run_intake(bench: Bench) -> None:

@@ -12,6 +12,7 @@ from benchmarks.intake import BareStorage, IntakeRun
 from benchmarks.load import THREADS
 from benchmarks.machine import Machine
 from benchmarks.provisioning import ProvisioningRun, StartUp
+from benchmarks.transports import TransportRun
 from benchmarks.twins import NETSUITE_UPSERT, CallCapacity
 
 MARKER = "<!-- figures below are written by make bench -->"
@@ -28,6 +29,7 @@ to measure again; it rewrites everything below the marker and keeps this text.
 @dataclass
 class Results:
     twins: list[CallCapacity] | None = None
+    transports: list[TransportRun] | None = None
     intake: list[IntakeRun] | None = None
     bare_storage: list[BareStorage] | None = None
     provisioning: list[ProvisioningRun] | None = None
@@ -53,7 +55,8 @@ def document(results: Results, machine: Machine, command: str, when: str) -> str
 
 def summary(results: Results, explain: bool = False) -> str:
     sections = [
-        (results.twins, twins_section), (results.intake, intake_section),
+        (results.twins, twins_section), (results.transports, transports_section),
+        (results.intake, intake_section),
         (results.provisioning, provisioning_section), (results.baseline, baseline_section),
     ]
     parts = [render(results, explain) for measured, render in sections if measured is not None]
@@ -82,6 +85,17 @@ the load generator (Python threads: one core at most) was the limit.
     return section("Twins' bare capacity", about, explain, table(
         ["twin", "call", "records/call", "calls/s", "records/s", "twin CPU ms/call",
          "one-core capacity calls/s", "twin cores busy", "generator cores busy"], rows))
+
+
+def transports_section(results: Results, explain: bool) -> str:
+    about = """The HTTP client decides a worker's CPU per NetSuite call. Each client makes the same
+PUT upserts against the NetSuite twin from one thread over one keep-alive connection; *client
+CPU* is this process's user + system time per call. The NetSuite connector uses the cheapest.
+"""
+    rows = [[f"`{r.client}`", str(r.calls), f"{r.cpu_us_per_call:.0f}", num(r.rate)]
+            for r in results.transports or []]
+    return section("HTTP clients compared", about, explain, table(
+        ["client", "PUTs", "client CPU µs/call", "calls/s (one thread)"], rows))
 
 
 def intake_section(results: Results, explain: bool) -> str:

@@ -5,8 +5,8 @@ after a lost response leaves exactly one record. The internal id comes from `Loc
 NetSuite does not document `Location` on PUT, so when it is absent the record is read back
 by external id.
 
-The HTTP client is urllib3 rather than httpx: a worker is bound by client CPU, and urllib3
-needs well under half of httpx's per call.
+The HTTP client is handoff's `KeepAliveClient` on `http.client`: a worker is bound by client
+CPU, and it needs about 60 % of urllib3's CPU per call (30 % of httpx's).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import urllib3
-from urllib3.util import make_headers
-
+from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
 from handoff.connectors.netsuite import exact_json
 from handoff.connectors.netsuite.errors import SYSTEM, from_response, is_missing_record, translate
 from handoff.connectors.netsuite.mapping import checked_external_id, customer_body, project_body
@@ -30,23 +28,20 @@ __all__ = ["NetSuiteConnector", "NetSuiteSettings"]
 
 
 class NetSuiteConnector:
-    """One pool of keep-alive connections, safe to share between worker threads."""
+    """Keep-alive connections shared by the worker threads; safe to share."""
 
     system = SYSTEM
 
     def __init__(self, settings: NetSuiteSettings) -> None:
         self.settings = settings
-        self._base_url = settings.base_url.rstrip("/") + "/"
-        self._read_headers = make_headers(accept_encoding=True) | {
-            "Authorization": f"Bearer {settings.token}", "Accept": "application/json"}
+        self._read_headers = {"Authorization": f"Bearer {settings.token}",
+                              "Accept": "application/json", "Accept-Encoding": "gzip"}
         self._write_headers = self._read_headers | {"Content-Type": "application/json"}
         # No retries (handoff's engine owns them) and no redirects (answered as errors, never
-        # followed with the token). block=False: threads beyond max_connections open a
-        # short-lived connection of their own rather than wait.
-        self._http = urllib3.PoolManager(
-            maxsize=settings.max_connections, block=False, retries=False,
-            timeout=urllib3.Timeout(total=settings.timeout),
-        )
+        # followed with the token). Threads beyond max_connections open a short-lived
+        # connection of their own rather than wait.
+        self._http = KeepAliveClient(settings.base_url, timeout=settings.timeout,
+                                     max_idle=settings.max_connections)
 
     def upsert_customer(self, external_id: str, customer: Customer) -> UpsertResult:
         body = customer_body(external_id, customer, self.settings)
@@ -74,7 +69,7 @@ class NetSuiteConnector:
             offset += page["count"]
 
     def close(self) -> None:
-        self._http.clear()
+        self._http.close()
 
     def __enter__(self) -> NetSuiteConnector:
         return self
@@ -104,14 +99,13 @@ class NetSuiteConnector:
 
     def _request(
         self, method: str, path: str, *, body: bytes | None = None, missing_ok: bool = False
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Reply:
         """One call, its body read in full; every failure leaves as a handoff error.
         `missing_ok`: a 404 NONEXISTENT_ID is returned as an answer instead of raised."""
         headers = self._read_headers if body is None else self._write_headers
         try:
-            response = self._http.urlopen(method, self._base_url + path, body=body,
-                                          headers=headers, redirect=False)
-        except urllib3.exceptions.HTTPError as exc:
+            response = self._http.request(method, path, body=body, headers=headers)
+        except TransportError as exc:
             raise translate(exc) from exc
         status = response.status
         if status >= 300 and not (missing_ok and is_missing_record(status, response.data)):
@@ -119,7 +113,7 @@ class NetSuiteConnector:
         return response
 
     @staticmethod
-    def _read(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+    def _read(response: Reply) -> dict[str, Any]:
         return exact_json.loads(response.data)
 
 

@@ -15,13 +15,11 @@ the wild), hence the check on the error code as well as the status.
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from urllib3.exceptions import HTTPError, ProtocolError, SSLError, TimeoutError
-
+from handoff.connectors.keepalive import TransportError
 from handoff.connectors.retry_after import retry_after_seconds
 from handoff.errors import (
     BusinessRuleError,
@@ -34,10 +32,6 @@ from handoff.errors import (
 
 SYSTEM = "netsuite"
 
-# A write that failed this way may still have committed; callers rely on idempotent upserts.
-# TimeoutError covers refused connections and failed name lookups too (NewConnectionError);
-# ProtocolError covers connections reset or closed before the response was complete.
-_RETRYABLE_TRANSPORT = (TimeoutError, ProtocolError, SSLError)
 _DATA_CODES = frozenset({"INVALID_CONTENT", "NONEXISTENT_FIELD"})
 
 
@@ -50,16 +44,16 @@ class NetSuiteErrorDetail:
     path: str | None = None
 
 
-def translate(exc: HTTPError) -> HandoffError:
-    """The handoff error for a call that got no answer; raise it `from exc`."""
-    if isinstance(exc, _RETRYABLE_TRANSPORT) and not _is_untrusted_certificate(exc):
-        return TransientError(f"no complete answer: {type(exc).__name__}: {exc}", system=SYSTEM)
-    return PermanentError(f"cannot call as configured: {type(exc).__name__}: {exc}", system=SYSTEM)
+def translate(exc: TransportError) -> HandoffError:
+    """The handoff error for a call that got no answer; raise it `from exc`. A write that
+    failed this way may still have committed; callers rely on idempotent upserts."""
+    if exc.retryable:
+        return TransientError(f"no complete answer: {exc}", system=SYSTEM)
+    return PermanentError(f"cannot call as configured: {exc}", system=SYSTEM)
 
 
 def from_response(status: int, headers: Mapping[str, str], body: bytes) -> HandoffError:
-    """The handoff error for an answer that is not a success; `headers` as urllib3 gives them
-    (case-insensitive)."""
+    """The handoff error for an answer that is not a success; `headers` case-insensitive."""
     error = read_error(status, body)
     retry_after = retry_after_seconds(headers.get("Retry-After"))
     if status == 429 or error.code == "CONCURRENCY_LIMIT_EXCEEDED":
@@ -90,14 +84,6 @@ def read_error(status: int, body: bytes) -> NetSuiteErrorDetail:
         # Not NetSuite's error format (a proxy, a maintenance page): keep what there is.
         text = body.decode("utf-8", "replace")[:200]
         return NetSuiteErrorDetail(None, text or _reason_phrase(status))
-
-
-
-def _is_untrusted_certificate(exc: HTTPError) -> bool:
-    """Certificate verification failed (unknown CA, wrong host name): configuration, unlike
-    other SSL errors such as a connection dropped in the middle of a handshake."""
-    return isinstance(exc, SSLError) and any(
-        isinstance(cause, ssl.SSLCertVerificationError) for cause in exc.args)
 
 
 def _reason_phrase(status: int) -> str:
