@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
+from handoff.engine.payloads import CUSTOMER_CHANGED, MILESTONE_CHANGED, OPPORTUNITY_CHANGED
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -50,3 +50,23 @@ def event(data: dict[str, Any], *, kind: str = OPPORTUNITY_CHANGED, event_id: st
 
 def customer_event(data: dict[str, Any], **kw: Any) -> dict[str, Any]:
     return event(data, kind=CUSTOMER_CHANGED, source="/mdm", **kw)
+
+
+SCHEDULE = [{"id": "M1", "name": "Discovery", "amount": "30000.00"},
+            {"id": "M2", "name": "Build", "amount": "60000.00"},
+            {"id": "M3", "name": "Go-live", "amount": "30000.00"}]
+
+
+def milestone_data(opp_id: str, milestone_id: str, status: str = "achieved", minutes: int = 0,
+                   **overrides: Any) -> dict[str, Any]:
+    data = {"opportunity_id": opp_id, "id": milestone_id, "status": status,
+            "achieved_on": "2026-11-20" if status != "planned" else None,
+            "accepted_on": "2026-11-25" if status == "accepted" else None,
+            "version": stamp(minutes)}
+    data.update(overrides)
+    return data
+
+
+def milestone_event(data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    envelope = event(data, kind=MILESTONE_CHANGED, source="/psa/delivery", **kw)
+    return envelope | {"subject": f"{data['opportunity_id']}/{data['id']}"}

@@ -9,6 +9,7 @@ from handoff.config import Settings
 from handoff.connectors.ports import CrmConnector, ErpConnector
 from handoff.connectors.registry import connect_crm, connect_erp
 from handoff.engine.worker import Worker
+from handoff.flows.billing import BillingController
 from handoff.flows.provisioning import ProvisioningController
 from handoff.flows.write_back import WriteBackController
 from handoff.store.db import Database
@@ -16,7 +17,8 @@ from handoff.store.db import Database
 
 def build_worker(settings: Settings, db: Database, crm: CrmConnector, erp: ErpConnector,
                  owner: str | None = None) -> Worker:
-    controllers = [ProvisioningController(db, erp, settings.release), WriteBackController(db, crm)]
+    controllers = [ProvisioningController(db, erp, settings.release),
+                   BillingController(db, erp, settings.billing), WriteBackController(db, crm)]
     return Worker(db, controllers, settings.retry, concurrency=settings.worker.concurrency,
                   lease=settings.worker.lease, poll_seconds=settings.worker.poll_seconds,
                   owner=owner)

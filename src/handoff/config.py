@@ -17,8 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from handoff.domain import MilestoneStatus
 from handoff.engine.retry import RetryPolicy
 from handoff.errors import ConfigError
+from handoff.policy.billing import BillingPolicy
 from handoff.policy.release_gates import GATES, ReleasePolicy
 from handoff.store.db import DEFAULT_URL
 
@@ -42,6 +44,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     release: ReleasePolicy = field(default_factory=ReleasePolicy)
+    billing: BillingPolicy = field(default_factory=BillingPolicy)
     systems: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -59,6 +62,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         worker=_section(WorkerSettings, raw.get("worker", {}), "worker", env),
         retry=_section(RetryPolicy, raw.get("retry", {}), "retry", env),
         release=_release(raw.get("policy", {}).get("release", {})),
+        billing=_billing(raw.get("policy", {}).get("billing", {})),
         systems=raw.get("systems", {}),
         source=str(path) if path else "defaults",
     )
@@ -119,3 +123,16 @@ def _release(values: Mapping[str, Any]) -> ReleasePolicy:
         legal_entities=frozenset(values.get("legal_entities", ())),
         tax_jurisdictions=frozenset(values.get("tax_jurisdictions", ())),
     )
+
+
+def _billing(values: Mapping[str, Any]) -> BillingPolicy:
+    unknown = set(values) - {"invoice_when"}
+    if unknown:
+        raise ConfigError(f"[policy.billing]: unknown key(s) {', '.join(sorted(unknown))}; "
+                          "known: invoice_when")
+    when = values.get("invoice_when", BillingPolicy().invoice_when.value)
+    allowed = (MilestoneStatus.ACHIEVED, MilestoneStatus.ACCEPTED)
+    if when not in allowed:
+        raise ConfigError(f"[policy.billing] invoice_when: {when!r} is not one of: "
+                          f"{', '.join(allowed)}")
+    return BillingPolicy(invoice_when=MilestoneStatus(when))

@@ -43,6 +43,11 @@ def lineage(trace: dict[str, Any]) -> str:
                 h["duration_ms"], h["target_id"] or "", _clip(h["detail"], 70)]
                for h in trace["hops"]]),
     ]
+    if trace.get("milestones"):
+        lines += ["", "milestones", table(
+            ["id", "name", "amount", "status", "invoice", "invoice status", "total", "due"],
+            [[m["id"], m["name"], m["amount"], m["status"], *_invoice_cells(m["invoice"])]
+             for m in trace["milestones"]])]
     if trace["exceptions"]:
         lines += ["", "exceptions", table(
             ["created", "key", "kind", "error", "attempts", "resolution", "message"],
@@ -52,6 +57,13 @@ def lineage(trace: dict[str, Any]) -> str:
         lines += ["", f"queued {q['key']}: due {q['due_at']}, attempts {q['attempts']}"
                   + (f", last error: {q['last_error']}" if q["last_error"] else "")]
     return "\n".join(lines)
+
+
+def _invoice_cells(invoice: dict[str, Any] | None) -> list[Any]:
+    if invoice is None:
+        return ["-", "-", "-", "-"]
+    return [invoice["number"] or invoice["target_id"], invoice["status"],
+            f"{invoice['total']} {invoice['currency']}", invoice["amount_due"]]
 
 
 def _cell(value: Any) -> str:

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 
 from handoff.connectors.ports import CrmStatusUpdate, UpsertResult
-from handoff.domain import Customer, Project
+from handoff.domain import Customer, Invoice, InvoiceStatus, MilestoneInvoice, Money, Project
 from handoff.errors import HandoffError
 
 
@@ -46,6 +46,7 @@ class MemoryErp:
     def __init__(self) -> None:
         self.customers: dict[str, dict[str, object]] = {}
         self.projects: dict[str, dict[str, object]] = {}
+        self.invoices: dict[str, Invoice] = {}  # by external id
         self.faults = ScriptedFaults()
         self.calls = 0
         self._ids = itertools.count(1000)
@@ -58,6 +59,25 @@ class MemoryErp:
     def upsert_project(self, project: Project, customer_target_id: str) -> UpsertResult:
         return self._upsert(self.projects, project.external_id, {
             "name": project.name, "parent": customer_target_id, "value": project.value})
+
+    def invoice_milestone(self, request: MilestoneInvoice, project_target_id: str) -> Invoice:
+        """Posted at once, untaxed; numbered INV/0001, INV/0002, … in order of creation."""
+        self.faults.before()
+        with self._lock:
+            self.calls += 1
+            if request.external_id not in self.invoices:
+                amount = request.milestone.amount
+                self.invoices[request.external_id] = Invoice(
+                    request.external_id, str(next(self._ids)), f"INV/{len(self.invoices) + 1:04d}",
+                    InvoiceStatus.POSTED, amount, Money.parse(0, amount.currency), amount, amount,
+                    request.invoice_date)
+            invoice = self.invoices[request.external_id]
+        self.faults.after()
+        return invoice
+
+    def read_invoice(self, target_id: str) -> Invoice:
+        self.faults.before()
+        return next(i for i in self.invoices.values() if i.target_id == target_id)
 
     def _upsert(self, table: dict[str, dict[str, object]], external_id: str,
                 fields: dict[str, object]) -> UpsertResult:

@@ -9,20 +9,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from handoff.domain import Customer, Project, ProvisioningStatus
+from handoff.domain import Customer, Invoice, MilestoneInvoice, Money, Project, ProvisioningStatus
 from handoff.errors import HandoffError
 
 
 @dataclass(frozen=True, slots=True)
+class BillingSummary:
+    """What the CRM record of a deal billed by milestone should show about its invoices."""
+
+    invoiced: Money        # total of the posted invoices
+    paid: Money
+    invoiced_milestones: int
+    milestones: int
+    last_invoice: str      # e.g. "INV/0002 posted"
+
+    def describe(self) -> str:
+        return (f"{self.invoiced_milestones} of {self.milestones} milestones invoiced"
+                + (f" (last {self.last_invoice})" if self.last_invoice else ""))
+
+
+@dataclass(frozen=True, slots=True)
 class CrmStatusUpdate:
-    """What the CRM record of an opportunity should show about its provisioning."""
+    """What the CRM record of an opportunity should show about its provisioning (and, once
+    invoices exist, its billing)."""
 
     opportunity_id: str
     status: ProvisioningStatus
     detail: str = ""
     project_id: str | None = None
+    billing: BillingSummary | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +68,19 @@ class ErpConnector(Protocol):
 
     def upsert_project(self, project: Project, customer_target_id: str) -> UpsertResult:
         """Create or update the project addressed by `project.external_id`."""
+
+
+@runtime_checkable
+class BillingConnector(Protocol):
+    """An ERP that invoices milestones. Not every ErpConnector is one (yet): the billing
+    controller parks a deal whose ERP cannot, with that reason."""
+
+    system: str
+
+    def invoice_milestone(self, request: MilestoneInvoice, project_target_id: str) -> Invoice:
+        """Make sure the milestone is invoiced once and the invoice posted; return the invoice
+        as the ERP shows it. Idempotent by `request.external_id`: a call repeated after a
+        lost response finds the invoice the first one made."""
+
+    def read_invoice(self, target_id: str) -> Invoice:
+        """The invoice as the ERP shows it now (status, totals, amount still due)."""

@@ -3,6 +3,14 @@
 No I/O here. Everything is a frozen value with its invariants checked on construction.
 """
 
+from handoff.domain.billing import (
+    Invoice,
+    InvoiceStatus,
+    Milestone,
+    MilestoneInvoice,
+    MilestoneProgress,
+    MilestoneStatus,
+)
 from handoff.domain.model import (
     ApprovalStatus,
     BillingMethod,
@@ -21,6 +29,12 @@ __all__ = [
     "BillingMethod",
     "Contract",
     "Customer",
+    "Invoice",
+    "InvoiceStatus",
+    "Milestone",
+    "MilestoneInvoice",
+    "MilestoneProgress",
+    "MilestoneStatus",
     "Money",
     "Opportunity",
     "Project",

@@ -10,3 +10,7 @@ def customer_external_id(account_id: str) -> str:
 
 def project_external_id(opportunity_id: str) -> str:
     return f"HO-P-{opportunity_id}"
+
+
+def invoice_external_id(opportunity_id: str, milestone_id: str) -> str:
+    return f"HO-I-{opportunity_id}-{milestone_id}"

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from handoff.domain.billing import Milestone
 from handoff.domain.money import Money
 
 
@@ -51,11 +52,13 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """The contract / SOW behind an opportunity: its value and the two approvals gates need."""
+    """The contract / SOW behind an opportunity: its value, the two approvals gates need and
+    its billing schedule (empty when the deal is not billed by milestone)."""
 
     value: Money
     contract_status: ApprovalStatus = ApprovalStatus.DRAFT
     sow_status: ApprovalStatus = ApprovalStatus.DRAFT
+    milestones: tuple[Milestone, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

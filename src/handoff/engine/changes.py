@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from handoff.engine import queue
+from handoff.store.billing import InvoiceRecord, save_invoices
 from handoff.store.provisioning import Hop, record_hops, save_states
 
 
@@ -19,6 +20,7 @@ class Changes:
     hops: list[Hop] = field(default_factory=list)
     states: dict[str, dict[str, object]] = field(default_factory=dict)
     enqueue: list[str] = field(default_factory=list)
+    invoices: list[InvoiceRecord] = field(default_factory=list)
 
     def set_state(self, opportunity_id: str, **fields: object) -> None:
         self.states.setdefault(opportunity_id, {}).update(fields)
@@ -29,8 +31,10 @@ class Changes:
         for opportunity_id, fields in other.states.items():
             self.set_state(opportunity_id, **fields)
         self.enqueue += other.enqueue
+        self.invoices += other.invoices
 
     def apply(self, conn: Connection, now: datetime) -> None:
         record_hops(conn, self.hops)
         save_states(conn, self.states, now)
+        save_invoices(conn, self.invoices, now)
         queue.enqueue_many(conn, self.enqueue, now)

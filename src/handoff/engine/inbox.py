@@ -18,22 +18,30 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from handoff.domain import Customer, Opportunity
+from handoff.domain import Customer, MilestoneProgress, Opportunity
 from handoff.engine import queue
 from handoff.engine.cloudevents import CloudEvent, parse_event, parse_json
-from handoff.engine.keys import opportunity_key
+from handoff.engine.keys import billing_key, opportunity_key
 from handoff.engine.payloads import (
     CUSTOMER_CHANGED,
     EVENT_TYPES,
+    MILESTONE_CHANGED,
     OPPORTUNITY_CHANGED,
     customer_data,
     opportunity_data,
     parse_customer,
+    parse_milestone_progress,
     parse_opportunity,
 )
 from handoff.errors import IntakeError
 from handoff.store.db import Database
-from handoff.store.tables import customers, inbox_events, intake_rejections, opportunities
+from handoff.store.tables import (
+    customers,
+    inbox_events,
+    intake_rejections,
+    milestone_progress,
+    opportunities,
+)
 
 
 class Outcome(enum.StrEnum):
@@ -50,7 +58,7 @@ class Accepted:
     correlation_id: str | None
 
 
-ib, opp_t, cust_t = inbox_events.c, opportunities.c, customers.c
+ib, opp_t, cust_t, ms_t = inbox_events.c, opportunities.c, customers.c, milestone_progress.c
 _SAME_EVENT = sa.and_(ib.source == sa.bindparam("b_source"), ib.event_id == sa.bindparam("b_id"))
 SEEN = sa.select(ib.body_hash, ib.subject, ib.correlation_id).where(_SAME_EVENT)
 COUNT_REPEAT = sa.update(inbox_events).where(_SAME_EVENT).values(deliveries=ib.deliveries + 1)
@@ -62,8 +70,14 @@ HELD_CUSTOMER = sa.select(cust_t.version).where(cust_t.id == sa.bindparam("b_id"
 INSERT_CUSTOMER = sa.insert(customers)
 UPDATE_CUSTOMER = sa.update(customers).where(cust_t.id == sa.bindparam("b_id"))
 DEALS_OF_CUSTOMER = sa.select(opp_t.id).where(opp_t.account_id == sa.bindparam("b_id"))
+_SAME_MILESTONE = sa.and_(ms_t.opportunity_id == sa.bindparam("b_opp"),
+                          ms_t.milestone_id == sa.bindparam("b_ms"))
+HELD_MILESTONE = sa.select(ms_t.version).where(_SAME_MILESTONE)
+INSERT_MILESTONE = sa.insert(milestone_progress)
+UPDATE_MILESTONE = sa.update(milestone_progress).where(_SAME_MILESTONE)
+DEAL_CORRELATION = sa.select(opp_t.correlation_id).where(opp_t.id == sa.bindparam("b_id"))
 
-Change = Opportunity | Customer
+Change = Opportunity | Customer | MilestoneProgress
 
 
 def accept(db: Database, body: Any, now: datetime) -> Accepted:
@@ -83,6 +97,8 @@ def _parse_change(event: CloudEvent) -> Change:
         return parse_opportunity(event.data)
     if event.type == CUSTOMER_CHANGED:
         return parse_customer(event.data)
+    if event.type == MILESTONE_CHANGED:
+        return parse_milestone_progress(event.data)
     raise IntakeError(f"unknown event type {event.type!r}; known: {', '.join(EVENT_TYPES)}",
                       status=422, field="type")
 
@@ -110,13 +126,20 @@ def _store_in(conn: Connection, event: CloudEvent, change: Change, now: datetime
         return Accepted(Outcome.DUPLICATE, seen.subject, seen.correlation_id)
     if isinstance(change, Opportunity):
         outcome, correlation = _apply_opportunity(conn, change, event.trace_id, now)
+    elif isinstance(change, MilestoneProgress):
+        outcome, correlation = _apply_milestone(conn, change, now)
     else:
         outcome, correlation = _apply_customer(conn, change, now), None
     conn.execute(RECORD, {
-        "source": event.source, "event_id": event.id, "type": event.type, "subject": change.id,
+        "source": event.source, "event_id": event.id, "type": event.type, "subject": _subject(change),
         "body_hash": event.body_hash, "body": event.envelope(), "outcome": outcome.value,
         "correlation_id": correlation, "received_at": now})
-    return Accepted(outcome, change.id, correlation)
+    return Accepted(outcome, _subject(change), correlation)
+
+
+def _subject(change: Change) -> str:
+    """The business key an event is about: a milestone's is its deal."""
+    return change.opportunity_id if isinstance(change, MilestoneProgress) else change.id
 
 
 def _apply_opportunity(conn: Connection, opp: Opportunity, trace_id: str | None,
@@ -150,6 +173,26 @@ def _apply_customer(conn: Connection, customer: Customer, now: datetime) -> Outc
     for opportunity_id in conn.execute(DEALS_OF_CUSTOMER, {"b_id": customer.id}).scalars().all():
         queue.enqueue(conn, opportunity_key(opportunity_id), now)  # may release or block it
     return Outcome.APPLIED
+
+
+def _apply_milestone(conn: Connection, progress: MilestoneProgress,
+                     now: datetime) -> tuple[Outcome, str | None]:
+    """Progress may arrive before its deal: it is kept, and billing finds it later."""
+    where = {"b_opp": progress.opportunity_id, "b_ms": progress.milestone_id}
+    held = conn.execute(HELD_MILESTONE, where).first()
+    values = {"status": progress.status.value, "achieved_on": progress.achieved_on,
+              "accepted_on": progress.accepted_on, "version": progress.version, "updated_at": now}
+    correlation = conn.execute(DEAL_CORRELATION, {"b_id": progress.opportunity_id}).scalar()
+    if held is None:
+        conn.execute(INSERT_MILESTONE, {"opportunity_id": progress.opportunity_id,
+                                        "milestone_id": progress.milestone_id, **values})
+    else:
+        outcome = _compare(progress.version, held.version)
+        if outcome is not Outcome.APPLIED:
+            return outcome, correlation
+        conn.execute(UPDATE_MILESTONE, {**where, **values})
+    queue.enqueue(conn, billing_key(progress.opportunity_id), now)
+    return Outcome.APPLIED, correlation
 
 
 def _compare(incoming: datetime, held: datetime) -> Outcome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 OPPORTUNITY = "opportunity:"   # provisioning of one deal
 CRM = "crm:"                   # what the CRM record of one deal should show
+BILLING = "billing:"           # invoicing one deal's billable milestones
 
 
 def opportunity_key(opportunity_id: str) -> str:
@@ -12,3 +13,7 @@ def opportunity_key(opportunity_id: str) -> str:
 
 def crm_key(opportunity_id: str) -> str:
     return CRM + opportunity_id
+
+
+def billing_key(opportunity_id: str) -> str:
+    return BILLING + opportunity_id

@@ -15,6 +15,9 @@ from handoff.domain import (
     BillingMethod,
     Contract,
     Customer,
+    Milestone,
+    MilestoneProgress,
+    MilestoneStatus,
     Money,
     Opportunity,
     ValidationStatus,
@@ -24,7 +27,8 @@ from handoff.errors import IntakeError
 
 OPPORTUNITY_CHANGED = "handoff.opportunity.changed"
 CUSTOMER_CHANGED = "handoff.customer.changed"
-EVENT_TYPES = (OPPORTUNITY_CHANGED, CUSTOMER_CHANGED)
+MILESTONE_CHANGED = "handoff.milestone.changed"
+EVENT_TYPES = (OPPORTUNITY_CHANGED, CUSTOMER_CHANGED, MILESTONE_CHANGED)
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -33,14 +37,17 @@ def _invalid(field: str, problem: str) -> IntakeError:
     return IntakeError(f"data.{field}: {problem}", status=422, field=f"data.{field}")
 
 
-def _text(data: dict[str, Any], field: str, *, required: bool = True) -> str | None:
+def _text(data: dict[str, Any], field: str, *, required: bool = True,
+          where: str = "") -> str | None:
+    """`where` prefixes the field in errors when `data` is nested (`milestones[0]`)."""
     value = data.get(field)
+    name = f"{where}.{field}" if where else field
     if value is None or value == "":
         if required:
-            raise _invalid(field, "is required")
+            raise _invalid(name, "is required")
         return None
     if not isinstance(value, str):
-        raise _invalid(field, f"must be a string, not {type(value).__name__}")
+        raise _invalid(name, f"must be a string, not {type(value).__name__}")
     return value
 
 
@@ -53,6 +60,10 @@ def _choice(data: dict[str, Any], field: str, kind: type[E], default: E | None =
     except ValueError:
         allowed = ", ".join(str(m.value) for m in kind)
         raise _invalid(field, f"{value!r} is not one of: {allowed}") from None
+
+
+def _optional_date(data: dict[str, Any], field: str) -> date | None:
+    return _date(data, field) if data.get(field) not in (None, "") else None
 
 
 def _date(data: dict[str, Any], field: str) -> date:
@@ -81,14 +92,35 @@ def _currency(data: dict[str, Any], field: str = "currency") -> str:
         raise _invalid(field, str(exc)) from None
 
 
-def _money(data: dict[str, Any]) -> Money:
+def _money(data: dict[str, Any], currency: str | None = None, field: str = "amount") -> Money:
+    """`field` names the amount in errors (`milestones[2].amount` for a schedule line)."""
     try:
-        money = Money.parse(data.get("amount"), _currency(data))
+        money = Money.parse(data.get("amount"), currency or _currency(data))
     except MoneyError as exc:
-        raise _invalid("amount", str(exc)) from None
+        raise _invalid(field, str(exc)) from None
     if money.is_negative:
-        raise _invalid("amount", f"{money.amount} is negative")
+        raise _invalid(field, f"{money.amount} is negative")
     return money
+
+
+def _milestones(data: dict[str, Any], currency: str) -> tuple[Milestone, ...]:
+    """The billing schedule: a list of {id, name, amount} in the deal's currency."""
+    lines = data.get("milestones")
+    if lines is None:
+        return ()
+    if not isinstance(lines, list):
+        raise _invalid("milestones", "must be a list of {id, name, amount}")
+    schedule: list[Milestone] = []
+    for n, line in enumerate(lines):
+        where = f"milestones[{n}]"
+        if not isinstance(line, dict):
+            raise _invalid(where, "must be an object {id, name, amount}")
+        milestone_id = _text(line, "id", where=where) or ""
+        if any(m.id == milestone_id for m in schedule):
+            raise _invalid(f"{where}.id", f"{milestone_id!r} appears twice in the schedule")
+        schedule.append(Milestone(milestone_id, _text(line, "name", where=where) or "",
+                                  _money(line, currency, f"{where}.amount")))
+    return tuple(schedule)
 
 
 def _flag(data: dict[str, Any], field: str) -> bool:
@@ -113,6 +145,7 @@ def parse_opportunity(data: dict[str, Any]) -> Opportunity:
             value=amount,
             contract_status=_choice(data, "contract_status", ApprovalStatus, ApprovalStatus.DRAFT),
             sow_status=_choice(data, "sow_status", ApprovalStatus, ApprovalStatus.DRAFT),
+            milestones=_milestones(data, amount.currency),
         ),
         version=_timestamp(data, "version"),
         legal_entity=_text(data, "legal_entity", required=False),
@@ -129,6 +162,8 @@ def opportunity_data(opp: Opportunity) -> dict[str, Any]:
         "contract_status": opp.contract.contract_status.value,
         "sow_status": opp.contract.sow_status.value, "version": opp.version.isoformat(),
         "legal_entity": opp.legal_entity, "owner": opp.owner, "description": opp.description,
+        **({"milestones": [{"id": m.id, "name": m.name, "amount": str(m.amount.quantized())}
+                           for m in opp.contract.milestones]} if opp.contract.milestones else {}),
     }
 
 
@@ -151,4 +186,25 @@ def customer_data(customer: Customer) -> dict[str, Any]:
         "tax_jurisdiction": customer.tax_jurisdiction, "legal_entity": customer.legal_entity,
         "validation_status": customer.validation_status.value,
         "version": customer.version.isoformat() if customer.version else None,
+    }
+
+
+def parse_milestone_progress(data: dict[str, Any]) -> MilestoneProgress:
+    """`handoff.milestone.changed`: delivery's word on one milestone of one deal."""
+    return MilestoneProgress(
+        opportunity_id=_text(data, "opportunity_id") or "",
+        milestone_id=_text(data, "id") or "",
+        status=_choice(data, "status", MilestoneStatus),
+        version=_timestamp(data, "version"),
+        achieved_on=_optional_date(data, "achieved_on"),
+        accepted_on=_optional_date(data, "accepted_on"),
+    )
+
+
+def milestone_progress_data(progress: MilestoneProgress) -> dict[str, Any]:
+    return {
+        "opportunity_id": progress.opportunity_id, "id": progress.milestone_id,
+        "status": progress.status.value, "version": progress.version.isoformat(),
+        "achieved_on": progress.achieved_on.isoformat() if progress.achieved_on else None,
+        "accepted_on": progress.accepted_on.isoformat() if progress.accepted_on else None,
     }

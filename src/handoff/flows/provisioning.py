@@ -17,7 +17,7 @@ from handoff.connectors.ports import ErpConnector
 from handoff.domain import ProvisioningStatus
 from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
-from handoff.engine.keys import OPPORTUNITY, crm_key
+from handoff.engine.keys import OPPORTUNITY, billing_key, crm_key
 from handoff.engine.retry import Action
 from handoff.errors import HandoffError
 from handoff.flows.plan import (
@@ -109,6 +109,8 @@ class ProvisioningController:
         if plan.status is provisioned and snap.state.status is not provisioned:
             changes.set_state(snap.opportunity.id, status=provisioned.value, detail="",
                               provisioned_at=self.clock())
+            if snap.opportunity.contract.milestones:  # progress may have come first
+                changes.enqueue.append(billing_key(snap.opportunity.id))
         if any(isinstance(step, WriteBack) for step in plan.steps):
             changes.enqueue.append(crm_key(snap.opportunity.id))
 

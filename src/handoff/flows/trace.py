@@ -3,19 +3,22 @@ exceptions, and what is still queued. Found by any id the deal is known by."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handoff.engine.keys import crm_key, opportunity_key
+from handoff.engine.keys import billing_key, crm_key, opportunity_key
 from handoff.store.db import Database
 from handoff.store.tables import (
     customers,
     exceptions,
     hops,
     inbox_events,
+    invoices,
+    milestone_progress,
     opportunities,
     provisioning,
     reconcile_queue,
@@ -50,7 +53,7 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
                          .where(provisioning.c.opportunity_id == opportunity_id)).first()
     customer = conn.execute(sa.select(customers.c.data)
                             .where(customers.c.id == opp.account_id)).first()
-    keys = [opportunity_key(opportunity_id), crm_key(opportunity_id)]
+    keys = [opportunity_key(opportunity_id), crm_key(opportunity_id), billing_key(opportunity_id)]
     return {
         "opportunity_id": opportunity_id,
         "correlation_id": opp.correlation_id,
@@ -59,6 +62,7 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
         "opportunity": opp.data,
         "customer": customer.data if customer else None,
         "targets": _targets(state),
+        "milestones": _milestones(conn, opportunity_id, opp.data.get("milestones") or []),
         "events": _rows(conn, sa.select(
             inbox_events.c.received_at, inbox_events.c.source, inbox_events.c.event_id,
             inbox_events.c.type, inbox_events.c.outcome, inbox_events.c.deliveries)
@@ -84,6 +88,30 @@ def _targets(state: sa.Row | None) -> dict[str, Any]:
     }
 
 
+def _milestones(conn: Connection, opportunity_id: str,
+                schedule: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The billing schedule as sold, with delivery's progress and the invoice of each."""
+    progress = {r["milestone_id"]: r for r in _rows(conn, sa.select(milestone_progress).where(
+        milestone_progress.c.opportunity_id == opportunity_id))}
+    billed = {r["milestone_id"]: r for r in _rows(conn, sa.select(invoices).where(
+        invoices.c.opportunity_id == opportunity_id))}
+    return [{
+        **line,
+        "status": progress.get(line["id"], {}).get("status", "planned"),
+        "achieved_on": progress.get(line["id"], {}).get("achieved_on"),
+        "accepted_on": progress.get(line["id"], {}).get("accepted_on"),
+        "invoice": _invoice(billed.get(line["id"])),
+    } for line in schedule]
+
+
+def _invoice(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    keep = ("external_id", "system", "target_id", "number", "status", "currency", "untaxed", "tax",
+            "total", "amount_due", "invoice_date", "due_date")
+    return {k: row[k] for k in keep}
+
+
 def _hop(row: dict[str, Any]) -> dict[str, Any]:
     started, finished = row.pop("started_at"), row.pop("finished_at")
     row.pop("id", None)
@@ -101,4 +129,7 @@ def _rows(conn: Connection, stmt: sa.Select) -> list[dict[str, Any]]:
 
 
 def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    """JSON-ready: times and dates as ISO text, amounts as exact decimal text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value) if isinstance(value, Decimal) else value

@@ -1,7 +1,8 @@
 """The write-back controller: each deal's CRM record shows what handoff knows — project id,
-provisioning status and why — sent in batches (one sObject Collections call for up to 200
-deals on Salesforce). Level-triggered: it writes what the deal's state says now, and only
-when that differs from what the CRM was last told."""
+provisioning status and why, and once invoices exist what is invoiced and paid — sent in
+batches (one sObject Collections call for up to 200 deals on Salesforce). Level-triggered:
+it writes what the deal's state says now, and only when that differs from what the CRM was
+last told."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from handoff.connectors.ports import CrmConnector, CrmStatusUpdate
+from handoff.connectors.ports import BillingSummary, CrmConnector, CrmStatusUpdate
 from handoff.domain import ProvisioningStatus
 from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
@@ -18,6 +19,7 @@ from handoff.engine.keys import CRM
 from handoff.engine.queue import Claim
 from handoff.engine.retry import Action
 from handoff.errors import HandoffError
+from handoff.flows.billing_summary import billing_fingerprint, billing_summaries
 from handoff.flows.plan import write_back_fingerprint
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
@@ -26,7 +28,8 @@ from handoff.store.tables import opportunities, provisioning
 DESIRED = (
     sa.select(provisioning.c.opportunity_id, provisioning.c.status, provisioning.c.detail,
               provisioning.c.project_target_id, provisioning.c.written_back,
-              opportunities.c.correlation_id)
+              provisioning.c.billing_written_back, opportunities.c.correlation_id,
+              opportunities.c.data)
     .join(opportunities, opportunities.c.id == provisioning.c.opportunity_id)
     .where(provisioning.c.opportunity_id.in_(sa.bindparam("b_ids", expanding=True)))
 )
@@ -45,22 +48,27 @@ class WriteBackController:
         """Write every claimed deal whose CRM view is out of date; one outcome per key."""
         ids = {claim.key.removeprefix(self.prefix): claim for claim in claims}
         with self.db.reading() as conn:
-            rows = [r for r in conn.execute(DESIRED, {"b_ids": list(ids)})
-                    if _fingerprint(r) != r.written_back]
+            desired = list(conn.execute(DESIRED, {"b_ids": list(ids)}))
+            billing = billing_summaries(conn, desired)
+        rows = [r for r in desired if _fingerprint(r) != r.written_back
+                or billing_fingerprint(billing.get(r.opportunity_id)) != r.billing_written_back]
         outcomes: dict[str, BaseException | None] = {claim.key: None for claim in claims}
         if not rows:
             return outcomes
         started = self.clock()
         try:
-            results: list[BaseException | None] = list(
-                self.crm.write_back_many([_update(r) for r in rows]))
+            results: list[BaseException | None] = list(self.crm.write_back_many(
+                [_update(r, billing.get(r.opportunity_id)) for r in rows]))
         except HandoffError as exc:  # the whole call failed: each deal's lineage says so
             results = [exc] * len(rows)
         for row, error in zip(rows, results, strict=True):
             claim = ids[row.opportunity_id]
-            changes.hops.append(self._hop(row, claim, error, started))
+            changes.hops.append(self._hop(row, claim, error, started,
+                                          billing.get(row.opportunity_id)))
             if error is None:
-                changes.set_state(row.opportunity_id, written_back=_fingerprint(row))
+                changes.set_state(row.opportunity_id, written_back=_fingerprint(row),
+                                  billing_written_back=billing_fingerprint(
+                                      billing.get(row.opportunity_id)))
             outcomes[claim.key] = error
         return outcomes
 
@@ -69,17 +77,18 @@ class WriteBackController:
         """Nothing more to do: the exception is recorded and shown in the deal's trace."""
 
     def _hop(self, row: sa.Row, claim: Claim, error: BaseException | None,
-             started: datetime) -> Hop:
+             started: datetime, billing: BillingSummary | None) -> Hop:
         outcome = "ok" if error is None else type(error).__name__
         detail = str(error) if error else f"CRM shows '{row.status}'" + (
-            f": {row.detail}" if row.detail else "")
+            f": {row.detail}" if row.detail else "") + (
+            f"; {billing.describe()}" if billing else "")
         return Hop(row.opportunity_id, row.correlation_id, "write_back", self.crm.system, outcome,
                    claim.attempts + 1, started, self.clock(), row.project_target_id, detail)
 
 
-def _update(row: sa.Row) -> CrmStatusUpdate:
+def _update(row: sa.Row, billing: BillingSummary | None) -> CrmStatusUpdate:
     return CrmStatusUpdate(row.opportunity_id, ProvisioningStatus(row.status), row.detail,
-                           row.project_target_id)
+                           row.project_target_id, billing)
 
 
 def _fingerprint(row: sa.Row) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from handoff.store.types import UtcDateTime
+from handoff.store.types import DecimalText, UtcDateTime
 
 metadata = sa.MetaData()
 
@@ -88,6 +88,8 @@ provisioning = sa.Table(
     sa.Column("project_external_id", sa.String(128)),
     sa.Column("project_target_id", sa.String(64)),
     sa.Column("written_back", sa.String(64)),
+    sa.Column("billing_written_back", sa.String(64)),
+    sa.Column("billing_note", sa.Text, nullable=False, server_default=""),
     sa.Column("released_at", UtcDateTime),
     sa.Column("provisioned_at", UtcDateTime),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -125,3 +127,33 @@ exceptions = sa.Table(
     sa.Column("resolution", sa.String(40)),
 )
 sa.Index("ix_exceptions_open", exceptions.c.kind, exceptions.c.resolved_at)
+
+milestone_progress = sa.Table(
+    "milestone_progress", metadata,
+    sa.Column("opportunity_id", sa.String(64), primary_key=True),
+    sa.Column("milestone_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("achieved_on", sa.Date),
+    sa.Column("accepted_on", sa.Date),
+    sa.Column("version", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+invoices = sa.Table(
+    "invoices", metadata,
+    sa.Column("opportunity_id", sa.String(64), primary_key=True),
+    sa.Column("milestone_id", sa.String(64), primary_key=True),
+    sa.Column("external_id", sa.String(160), nullable=False),
+    sa.Column("system", sa.String(40), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("number", sa.String(64)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("untaxed", DecimalText, nullable=False),
+    sa.Column("tax", DecimalText, nullable=False),
+    sa.Column("total", DecimalText, nullable=False),
+    sa.Column("amount_due", DecimalText, nullable=False),
+    sa.Column("invoice_date", sa.Date),
+    sa.Column("due_date", sa.Date),
+    sa.Column("observed_at", UtcDateTime, nullable=False),
+)

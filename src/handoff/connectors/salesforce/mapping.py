@@ -72,12 +72,21 @@ def customer_event_data(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_back_fields(update: CrmStatusUpdate) -> dict[str, Any]:
-    """The Opportunity fields that show where provisioning stands (no project id clears it)."""
-    return {
+    """The Opportunity fields that show where provisioning stands (no project id clears it)
+    and, once the deal has invoices, what is invoiced and paid (amounts as exact decimal
+    text in the deal's currency, which Salesforce accepts for currency fields)."""
+    fields: dict[str, Any] = {
         "Handoff_Project_Id__c": update.project_id,
         "Handoff_Status__c": update.status.value,
         "Handoff_Status_Detail__c": update.detail[:STATUS_DETAIL_LENGTH],
     }
+    if billing := update.billing:
+        fields |= {
+            "Handoff_Invoiced_Amount__c": str(billing.invoiced.quantized()),
+            "Handoff_Paid_Amount__c": str(billing.paid.quantized()),
+            "Handoff_Billing_Status__c": billing.describe()[:STATUS_DETAIL_LENGTH],
+        }
+    return fields
 
 
 def opportunity_record(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""The billing controller: every billable milestone of a provisioned deal becomes exactly one
+posted invoice in the ERP, and what the ERP shows of it comes back into the deal's lineage
+and, through the write-back controller, to the CRM.
+
+Keys are `billing:<deal>`: enqueued by delivery's milestone events and when the deal's
+project is first provisioned. The ERP call is idempotent by the invoice's external id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+
+from handoff.connectors.ports import BillingConnector
+from handoff.domain import Invoice
+from handoff.engine.changes import Changes
+from handoff.engine.clock import utcnow
+from handoff.engine.keys import BILLING, crm_key
+from handoff.engine.retry import Action
+from handoff.errors import BusinessRuleError, HandoffError
+from handoff.flows.billing_plan import BillingPlan, InvoiceMilestone, plan_billing
+from handoff.policy.billing import BillingPolicy
+from handoff.store.billing import BillingSnapshot, InvoiceRecord, load_billing
+from handoff.store.db import Database
+from handoff.store.provisioning import Hop
+
+
+class BillingController:
+    prefix = BILLING
+
+    def __init__(self, db: Database, erp: object, policy: BillingPolicy,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.erp, self.policy, self.clock = db, erp, policy, clock
+
+    def reconcile(self, key: str, attempt: int, changes: Changes) -> None:
+        with self.db.reading() as conn:
+            snap = load_billing(conn, key.removeprefix(self.prefix))
+        if snap is None:
+            return
+        plan = plan_billing(snap, self.policy, self.clock().date())
+        if note_of(plan) != snap.note:
+            self._note(snap, plan, attempt, changes)
+        if plan.steps and not isinstance(self.erp, BillingConnector):
+            raise BusinessRuleError(f"the {getattr(self.erp, 'system', 'ERP')} connector does not "
+                                    "invoice milestones")
+        for step in plan.steps:
+            self._invoice(step, snap, attempt, changes)
+
+    def gave_up(self, key: str, action: Action, error: BaseException, attempt: int,
+                changes: Changes) -> None:
+        """The exception (parked, quarantined, dead letter) and its hop say why."""
+
+    def _invoice(self, step: InvoiceMilestone, snap: BillingSnapshot, attempt: int,
+                 changes: Changes) -> None:
+        assert snap.project_target_id is not None and isinstance(self.erp, BillingConnector)
+        started = self.clock()
+        hop = Hop(snap.opportunity.id, snap.correlation_id, "invoice_milestone", self.erp.system,
+                  "ok", attempt, started, started)
+        try:
+            invoice = self.erp.invoice_milestone(step.request, snap.project_target_id)
+        except HandoffError as exc:
+            changes.hops.append(dataclasses.replace(hop, outcome=type(exc).__name__, finished_at=self.clock(),
+                                         detail=f"{step.describe()}: {exc}"))
+            raise
+        changes.hops.append(dataclasses.replace(hop, finished_at=self.clock(), target_id=invoice.target_id,
+                                     detail=describe_invoice(invoice)))
+        changes.invoices.append(InvoiceRecord(snap.opportunity.id, step.request.milestone.id,
+                                              self.erp.system, invoice))
+        changes.enqueue.append(crm_key(snap.opportunity.id))
+
+    def _note(self, snap: BillingSnapshot, plan: BillingPlan, attempt: int,
+              changes: Changes) -> None:
+        """A schedule that cannot be billed, or progress on milestones it lacks, is shown in
+        the lineage once (and again when it changes); nothing is invoiced for them."""
+        now, note = self.clock(), note_of(plan)
+        changes.set_state(snap.opportunity.id, billing_note=note)
+        changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, "billing", "handoff",
+                                "blocked" if plan.blocked else "ok", attempt, now, now,
+                                detail=note or "billing schedule can be billed as sold"))
+
+
+def note_of(plan: BillingPlan) -> str:
+    reasons = [plan.blocked] if plan.blocked else []
+    reasons += [f"progress for milestone {m!r}, which the schedule does not have, ignored"
+                for m in plan.ignored]
+    return "; ".join(reasons)
+
+
+def describe_invoice(invoice: Invoice) -> str:
+    return (f"invoice {invoice.number or invoice.target_id} {invoice.status}: "
+            f"{invoice.total.quantized()} {invoice.total.currency} "
+            f"(untaxed {invoice.untaxed.quantized()}, tax {invoice.tax.quantized()}, "
+            f"due {invoice.amount_due.quantized()})")

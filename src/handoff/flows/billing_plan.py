@@ -1,0 +1,54 @@
+"""The billing plan: a pure function of the deal's schedule, delivery's progress and the
+invoices already made. One step per milestone that is billable and not yet posted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from handoff.domain import InvoiceStatus, MilestoneInvoice
+from handoff.domain.ids import invoice_external_id
+from handoff.policy.billing import BillingPolicy, schedule_problem
+from handoff.store.billing import BillingSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceMilestone:
+    request: MilestoneInvoice
+
+    def describe(self) -> str:
+        m = self.request.milestone
+        return (f"invoice milestone {m.id} ({m.name}, {m.amount.quantized()} {m.amount.currency}) "
+                f"as {self.request.external_id} and post it")
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPlan:
+    opportunity_id: str
+    steps: tuple[InvoiceMilestone, ...]
+    waiting: str = ""   # nothing wrong, not yet: the project is not provisioned
+    blocked: str = ""   # a person must act: the schedule does not add up
+    ignored: tuple[str, ...] = ()  # progress for milestones the schedule does not have
+
+
+def plan_billing(snap: BillingSnapshot, policy: BillingPolicy, today: date) -> BillingPlan:
+    opp = snap.opportunity
+    schedule = opp.contract.milestones
+    ignored = tuple(sorted(set(snap.progress) - {m.id for m in schedule}))
+    if not schedule:
+        return BillingPlan(opp.id, (), ignored=ignored)
+    if problem := schedule_problem(opp):
+        return BillingPlan(opp.id, (), blocked=problem, ignored=ignored)
+    if snap.project_target_id is None:
+        return BillingPlan(opp.id, (), waiting="the project is not provisioned yet", ignored=ignored)
+    steps = []
+    for milestone in schedule:
+        progress = snap.progress.get(milestone.id)
+        invoice = snap.invoices.get(milestone.id)
+        if progress is None or not progress.status.reached(policy.invoice_when):
+            continue
+        if invoice is None or invoice.status is InvoiceStatus.DRAFT:
+            request = MilestoneInvoice(invoice_external_id(opp.id, milestone.id), opp.id,
+                                       milestone, today)
+            steps.append(InvoiceMilestone(request))
+    return BillingPlan(opp.id, tuple(steps), ignored=ignored)

@@ -1,0 +1,140 @@
+"""Billing by milestone: worker + billing controller on a real database, in-memory systems."""
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from handoff.bootstrap import build_worker
+from handoff.config import Settings
+from handoff.connectors.memory import MemoryCrm, MemoryErp
+from handoff.domain import InvoiceStatus, MilestoneStatus
+from handoff.engine.clock import utcnow
+from handoff.engine.inbox import Outcome, accept
+from handoff.engine.retry import RetryPolicy
+from handoff.errors import TransientError
+from handoff.policy.billing import BillingPolicy
+from handoff.store.tables import hops, invoices
+from tests.factories import (
+    SCHEDULE,
+    customer_data,
+    customer_event,
+    event,
+    milestone_data,
+    milestone_event,
+    opportunity_data,
+)
+
+SETTINGS = Settings(retry=RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=5))
+
+
+def run(db, crm, erp, settings: Settings = SETTINGS) -> None:
+    build_worker(settings, db, crm, erp).run(until_idle=True)
+
+
+def deliver_deal(db, opp_id: str = "006A", schedule=SCHEDULE, **opp) -> None:
+    accept(db, customer_event(customer_data("001A")), utcnow())
+    accept(db, event(opportunity_data(opp_id, "001A", billing_method="milestone",
+                                      milestones=schedule, **opp)), utcnow())
+
+
+def progress(db, milestone_id: str, status: str = "achieved", minutes: int = 0, opp_id="006A"):
+    return accept(db, milestone_event(milestone_data(opp_id, milestone_id, status, minutes)),
+                  utcnow())
+
+
+def invoice_rows(db) -> list[sa.Row]:
+    with db.reading() as conn:
+        return list(conn.execute(sa.select(invoices).order_by(invoices.c.milestone_id)))
+
+
+def billing_hops(db) -> list[sa.Row]:
+    with db.reading() as conn:
+        return list(conn.execute(sa.select(hops).where(hops.c.step.in_(["billing",
+                                                                          "invoice_milestone"]))))
+
+
+def test_an_achieved_milestone_becomes_one_posted_invoice_and_the_crm_sees_it(db) -> None:
+    crm, erp = MemoryCrm(), MemoryErp()
+    deliver_deal(db)
+    progress(db, "M1")
+    run(db, crm, erp)
+    [row] = invoice_rows(db)
+    assert (row.milestone_id, row.status, row.total, row.currency) == (
+        "M1", "posted", Decimal("30000.00"), "USD")
+    assert list(erp.invoices) == ["HO-I-006A-M1"]
+    billing = crm.records["006A"].billing
+    assert billing is not None and billing.invoiced.amount == Decimal("30000.00")
+    assert billing.describe() == "1 of 3 milestones invoiced (last INV/0001 posted)"
+    progress(db, "M1", minutes=1)  # newer news of the same milestone: nothing more to bill
+    progress(db, "M2")
+    run(db, crm, erp)
+    assert sorted(erp.invoices) == ["HO-I-006A-M1", "HO-I-006A-M2"]
+    assert crm.records["006A"].billing.invoiced.amount == Decimal("90000.00")
+
+
+def test_progress_before_the_project_exists_is_billed_once_it_does(db) -> None:
+    crm, erp = MemoryCrm(), MemoryErp()
+    assert progress(db, "M1").outcome is Outcome.APPLIED  # the deal is not even known yet
+    run(db, crm, erp)
+    assert not erp.invoices
+    deliver_deal(db)
+    run(db, crm, erp)
+    assert list(erp.invoices) == ["HO-I-006A-M1"]
+
+
+def test_a_lost_response_does_not_invoice_twice(db) -> None:
+    crm, erp = MemoryCrm(), MemoryErp()
+    deliver_deal(db)
+    run(db, crm, erp)
+    erp.faults.fail_next([TransientError("response lost")], after_commit=True)
+    progress(db, "M3")
+    run(db, crm, erp)
+    assert list(erp.invoices) == ["HO-I-006A-M3"] and len(invoice_rows(db)) == 1
+    outcomes = [h.outcome for h in billing_hops(db)]
+    assert outcomes == ["TransientError", "ok"]
+
+
+def test_acceptance_policy_waits_for_the_customers_sign_off(db) -> None:
+    crm, erp = MemoryCrm(), MemoryErp()
+    settings = Settings(retry=SETTINGS.retry,
+                        billing=BillingPolicy(invoice_when=MilestoneStatus.ACCEPTED))
+    deliver_deal(db)
+    progress(db, "M1", "achieved")
+    run(db, crm, erp, settings)
+    assert not erp.invoices
+    progress(db, "M1", "accepted", minutes=1)
+    run(db, crm, erp, settings)
+    assert list(erp.invoices) == ["HO-I-006A-M1"]
+
+
+def test_a_schedule_that_does_not_add_up_is_never_billed_and_says_why(db) -> None:
+    crm, erp = MemoryCrm(), MemoryErp()
+    short = [dict(SCHEDULE[0]), dict(SCHEDULE[1])]  # 90,000 of 120,000
+    deliver_deal(db, schedule=short)
+    progress(db, "M1")
+    progress(db, "M9")
+    run(db, crm, erp)
+    assert not erp.invoices
+    [hop] = billing_hops(db)
+    assert hop.outcome == "blocked"
+    assert "adds up to 90000.00 USD, not the contract value 120000.00 USD" in hop.detail
+    assert "'M9'" in hop.detail
+
+
+def test_stale_progress_never_takes_a_milestone_back(db) -> None:
+    deliver_deal(db)
+    assert progress(db, "M1", "accepted", minutes=5).outcome is Outcome.APPLIED
+    assert progress(db, "M1", "achieved", minutes=1).outcome is Outcome.STALE
+
+
+def test_invoices_are_kept_with_their_status(db) -> None:
+    crm, erp = MemoryCrm(), MemoryErp()
+    deliver_deal(db)
+    for milestone in ("M1", "M2", "M3"):
+        progress(db, milestone)
+    run(db, crm, erp)
+    rows = invoice_rows(db)
+    assert [r.number for r in rows] == sorted(r.number for r in rows)
+    assert sum(r.total for r in rows) == Decimal("120000.00")
+    assert {InvoiceStatus(r.status) for r in rows} == {InvoiceStatus.POSTED}
+    assert crm.records["006A"].billing.describe().startswith("3 of 3 milestones invoiced")
