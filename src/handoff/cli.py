@@ -10,9 +10,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from handoff.config import Settings, load_settings
 from handoff.errors import HandoffError
+
+if TYPE_CHECKING:
+    from handoff.store.db import Database
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -178,11 +182,32 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         raise HandoffError(f"no opportunity {args.opportunity_id!r} in {settings.database_url}")
     plan = plan_provisioning(snap.opportunity, snap.customer, snap.state, settings.release)
     print(f"{plan.opportunity_id}: {plan.status}" + (f" — {plan.detail}" if plan.detail else ""))
-    for number, step in enumerate(plan.steps, start=1):
-        print(f"  {number}. {step.describe()}")
-    if not plan.steps:
+    notes, billing = _billing_plan(db, args.opportunity_id, settings)
+    steps = [step.describe() for step in plan.steps] + billing
+    for number, step in enumerate(steps, start=1):
+        print(f"  {number}. {step}")
+    for note in notes:
+        print(f"  billing: {note}")
+    if not steps:
         print("  nothing to do: every system already holds what it should")
     return 0
+
+
+def _billing_plan(db: Database, opportunity_id: str, settings: Settings,
+                  ) -> tuple[list[str], list[str]]:
+    """What billing waits for or is blocked by, and the steps it would take."""
+    from handoff.engine.clock import utcnow
+    from handoff.flows.billing import note_of
+    from handoff.flows.billing_plan import plan_billing
+    from handoff.store.billing import load_billing
+
+    with db.reading() as conn:
+        snap = load_billing(conn, opportunity_id)
+    if snap is None or not snap.opportunity.contract.milestones:
+        return [], []
+    plan = plan_billing(snap, settings.billing, utcnow().date())
+    notes = [note for note in (plan.waiting, note_of(plan)) if note]
+    return notes, [step.describe() for step in plan.steps]
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:

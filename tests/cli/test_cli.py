@@ -1,5 +1,6 @@
 """The `handoff` command as a person meets it: one clear line and exit code 2 on any error."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def handoff(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
      "cannot open the database postgresql://nobody@127.0.0.1:1/x"),
     (None, ["trace", "nothing"], "no deal known by 'nothing'"),
     (None, ["plan", "nothing"], "no opportunity 'nothing'"),
+    ("[policy.billing]\ninvoice_when = 'paid'\n", ["trace", "x"],
+     "[policy.billing] invoice_when: 'paid' is not one of: achieved, accepted"),
 ])
 def test_errors_are_one_line(tmp_path: Path, config: str | None, args: list[str],
                              message: str) -> None:
@@ -35,6 +38,39 @@ def test_errors_are_one_line(tmp_path: Path, config: str | None, args: list[str]
     assert message in result.stderr
 
 
+def test_tryton_wants_its_password_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "handoff.toml").write_text(
+        "[systems]\nerp = 'tryton'\n[systems.salesforce]\ninstance_url = 'https://sf.test'\n"
+        "[systems.tryton]\nurl = 'http://erp.test/'\ndatabase = 'd'\nuser = 'u'\n")
+    env = dict(os.environ, HANDOFF_SALESFORCE_SESSION_ID="s")
+    result = handoff("worker", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "tryton is not configured: set HANDOFF_TRYTON_PASSWORD" in result.stderr
+
+
 def test_replay_with_nothing_to_replay(tmp_path: Path) -> None:
     result = handoff("replay", "--database", f"sqlite:///{tmp_path / 'h.db'}", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == "re-queued 0 key(s)"
+
+
+def test_plan_shows_billing_steps_and_what_billing_waits_for(tmp_path: Path) -> None:
+    from handoff.engine.clock import utcnow
+    from handoff.engine.inbox import accept
+    from handoff.store.db import open_database
+    from tests.factories import (
+        SCHEDULE,
+        event,
+        milestone_data,
+        milestone_event,
+        opportunity_data,
+    )
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    db = open_database(url)
+    accept(db, event(opportunity_data("006P", milestones=SCHEDULE)), utcnow())
+    accept(db, milestone_event(milestone_data("006P", "M2")), utcnow())
+    db.dispose()
+    result = handoff("plan", "006P", "--database", url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "billing: the project is not provisioned yet" in result.stdout
+    assert "invoice milestone" not in result.stdout

@@ -12,6 +12,12 @@ the environment only.
     [systems.netsuite]            # HANDOFF_NETSUITE_TOKEN
     base_url = "https://<account>.suitetalk.api.netsuite.com/services/rest"
     subsidiary_ids = { US01 = "2" }
+
+    [systems.tryton]              # HANDOFF_TRYTON_PASSWORD  (with erp = "tryton")
+    url = "https://erp.example.com/"
+    database = "tryton"
+    user = "handoff"
+    product_code = "SERVICE"
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ SECRETS = {
                    "password": "HANDOFF_SALESFORCE_PASSWORD",
                    "security_token": "HANDOFF_SALESFORCE_SECURITY_TOKEN"},
     "netsuite": {"token": "HANDOFF_NETSUITE_TOKEN"},
+    "tryton": {"password": "HANDOFF_TRYTON_PASSWORD"},
 }
 
 
@@ -40,7 +47,11 @@ def connect_crm(systems: Mapping[str, Any], env: Mapping[str, str]) -> CrmConnec
 
 
 def connect_erp(systems: Mapping[str, Any], env: Mapping[str, str]) -> ErpConnector:
-    name = _chosen(systems, "erp", ("netsuite",))
+    name = _chosen(systems, "erp", ("netsuite", "tryton"))
+    if name == "tryton":
+        from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings
+
+        return TrytonConnector(_settings(TrytonSettings, name, systems, env))
     from handoff.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
 
     return NetSuiteConnector(_settings(NetSuiteSettings, name, systems, env))
