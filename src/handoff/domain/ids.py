@@ -14,3 +14,7 @@ def project_external_id(opportunity_id: str) -> str:
 
 def invoice_external_id(opportunity_id: str, milestone_id: str) -> str:
     return f"HO-I-{opportunity_id}-{milestone_id}"
+
+
+def milestone_external_id(opportunity_id: str, milestone_id: str) -> str:
+    return f"HO-M-{opportunity_id}-{milestone_id}"

@@ -1,0 +1,183 @@
+"""TrytonConnector: handoff's ErpConnector and BillingConnector over Tryton's JSON-RPC.
+
+Tryton has no upsert, so every write looks before it creates: the record is searched by the
+external id handoff gave it (a party's code, unique in Tryton's schema; a work's comment
+marker, see mapping.py), and created only when absent. A create whose answer was lost is
+found by the next look. Invoicing follows the same rule: a milestone task that already has
+an invoice line is never invoiced again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from handoff.connectors.ports import UpsertResult
+from handoff.connectors.tryton.errors import SYSTEM
+from handoff.connectors.tryton.jsonrpc import TrytonRpc
+from handoff.connectors.tryton.mapping import (
+    INVOICE_FIELDS,
+    TASK_FIELDS,
+    creation_values,
+    external_id_clause,
+        invoice_from,
+    party_values,
+    project_values,
+    task_values,
+)
+from handoff.connectors.tryton.settings import TrytonSettings
+from handoff.domain import Customer, Invoice, InvoiceStatus, MilestoneInvoice, Project
+from handoff.domain.ids import milestone_external_id
+from handoff.errors import BusinessRuleError, DataError, PermanentError
+
+__all__ = ["TrytonConnector", "TrytonSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """What the integration user works as: read once from its preferences."""
+
+    id: int
+    currency: str
+    product_id: int
+
+
+class TrytonConnector:
+    system = SYSTEM
+
+    def __init__(self, settings: TrytonSettings) -> None:
+        self.settings = settings
+        self.rpc = TrytonRpc(settings)
+        self._company: Company | None = None
+        self._lock = threading.Lock()
+
+    # --- ErpConnector ----------------------------------------------------------------------
+
+    def upsert_customer(self, external_id: str, customer: Customer) -> UpsertResult:
+        return self._upsert("party.party", external_id, party_values(customer))
+
+    def upsert_project(self, project: Project, customer_target_id: str) -> UpsertResult:
+        company = self.company()
+        if project.value.currency != company.currency:
+            raise DataError(f"Tryton invoices projects in the company currency {company.currency}; "
+                            f"the deal is in {project.value.currency}", system=SYSTEM,
+                            field="currency")
+        values = project_values(project, int(customer_target_id), company.id)
+        return self._upsert("project.work", project.external_id, values)
+
+    # --- BillingConnector ------------------------------------------------------------------
+
+    def invoice_milestone(self, request: MilestoneInvoice, project_target_id: str) -> Invoice:
+        project_id = int(project_target_id)
+        task = self._milestone_task(request, project_id)
+        invoice_id = _invoice_of(task)
+        if invoice_id is None:
+            if task["progress"] != 1:
+                self.rpc.call("model.project.work.write", [task["id"]], {"progress": 1.0})
+            self.rpc.call("model.project.work.invoice", [project_id])
+            invoice_id = _invoice_of(self._read_one("project.work", task["id"], TASK_FIELDS))
+            if invoice_id is None:
+                raise BusinessRuleError(f"Tryton made no invoice line for milestone task "
+                                        f"{task['id']} of project {project_id}", system=SYSTEM)
+        return self._posted(invoice_id, request)
+
+    def read_invoice(self, target_id: str) -> Invoice:
+        record = self._read_one("account.invoice", int(target_id), INVOICE_FIELDS)
+        return invoice_from(record, record.get("reference") or "")
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    def company(self) -> Company:
+        """The user's company, its currency and the service product; read on first use."""
+        with self._lock:
+            if self._company is None:
+                self._company = self._read_company()
+            return self._company
+
+    def find(self, model: str, external_id: str) -> int | None:
+        """The record carrying handoff's external id; two would be a duplicate made by hand."""
+        ids = self.rpc.call(f"model.{model}.search", [external_id_clause(model, external_id)],
+                            0, 2, None)
+        if len(ids) > 1:
+            raise DataError(f"{len(ids)} {model} records carry {external_id!r}", system=SYSTEM,
+                            field=external_id_clause(model, external_id)[0])
+        return ids[0] if ids else None
+
+    def close(self) -> None:
+        self.rpc.close()
+
+    def __enter__(self) -> TrytonConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _read_company(self) -> Company:
+        prefs = self.rpc.call("model.res.user.get_preferences", True)
+        if not prefs.get("company"):
+            raise PermanentError(f"Tryton user {self.settings.user!r} has no company", system=SYSTEM)
+        company = self._read_one("company.company", prefs["company"], ("currency.code",))
+        self.rpc.context = {**self.rpc.context, "company": prefs["company"],
+                            "employee": prefs.get("employee")}
+        product_id = self._product(self.settings.product_code)
+        return Company(prefs["company"], company["currency."]["code"], product_id)
+
+    def _product(self, code: str) -> int:
+        ids = self.rpc.call("model.product.product.search", [("code", "=", code)], 0, 1, None)
+        if not ids:
+            raise PermanentError(f"Tryton has no product with code {code!r} to bill milestones "
+                                 "with", system=SYSTEM)
+        return ids[0]
+
+    def _upsert(self, model: str, external_id: str, values: dict[str, Any]) -> UpsertResult:
+        """Write the values on the record carrying `external_id`, or create it with them."""
+        self.company()  # the company goes into every call's context
+        existing = self.find(model, external_id)
+        if existing is not None:
+            self.rpc.call(f"model.{model}.write", [existing], values)
+            return UpsertResult(str(existing), created=False)
+        return self._create(model, external_id, values)
+
+    def _create(self, model: str, external_id: str, values: dict[str, Any]) -> UpsertResult:
+        try:
+            [created] = self.rpc.call(f"model.{model}.create",
+                                      [values | creation_values(model, external_id)])
+        except BusinessRuleError:
+            winner = self.find(model, external_id)  # a racing create may have won
+            if winner is None:
+                raise
+            return UpsertResult(str(winner), created=False)
+        return UpsertResult(str(created), created=True)
+
+    def _milestone_task(self, request: MilestoneInvoice, project_id: int) -> dict[str, Any]:
+        company = self.company()
+        external_id = milestone_external_id(request.opportunity_id, request.milestone.id)
+        task_id = self.find("project.work", external_id)
+        if task_id is None:
+            values = task_values(request, project_id, company.id, company.product_id)
+            task_id = int(self._create("project.work", external_id, values).target_id)
+        return self._read_one("project.work", task_id, TASK_FIELDS)
+
+    def _posted(self, invoice_id: int, request: MilestoneInvoice) -> Invoice:
+        record = self._read_one("account.invoice", invoice_id, INVOICE_FIELDS)
+        if invoice_from(record, request.external_id).status is InvoiceStatus.DRAFT:
+            if record["state"] == "draft":
+                self.rpc.call("model.account.invoice.write", [invoice_id], {
+                    "reference": request.external_id, "invoice_date": request.invoice_date})
+            self.rpc.call("model.account.invoice.post", [invoice_id])
+            record = self._read_one("account.invoice", invoice_id, INVOICE_FIELDS)
+        return invoice_from(record, request.external_id)
+
+    def _read_one(self, model: str, record_id: int, fields: tuple[str, ...]) -> dict[str, Any]:
+        records = self.rpc.call(f"model.{model}.read", [record_id], list(fields))
+        if not records:
+            raise PermanentError(f"{model} {record_id} does not exist in Tryton", system=SYSTEM)
+        return records[0]
+
+
+def _invoice_of(task: dict[str, Any]) -> int | None:
+    line = task.get("invoice_line.")
+    return line["invoice"] if line else None

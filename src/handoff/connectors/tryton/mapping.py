@@ -1,0 +1,94 @@
+"""handoff's records ↔ Tryton's. Pure functions.
+
+    customer   party.party       code = HO-C-<account>  (unique in Tryton's schema)
+    project    project.work      type project, invoiced on effort; comment starts with
+                                 "[handoff HO-P-<deal>]"
+    milestone  project.work      type task under it, one hour at the milestone's amount,
+                                 progress 1 once billable; comment "[handoff HO-M-<deal>-<m>]"
+    invoice    account.invoice   made by the project's Invoice button from the done task,
+                                 reference = HO-I-<deal>-<milestone>, then posted
+
+A work's `number` would be the natural place for the external id, but Tryton numbers works
+itself and refuses writes to it over RPC; the comment's first line is the one searchable
+text field left (docs/decisions/0003-tryton-connector.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from handoff.domain import Customer, Invoice, InvoiceStatus, MilestoneInvoice, Money, Project
+from handoff.domain.ids import milestone_external_id
+
+INVOICE_STATUS = {
+    "draft": InvoiceStatus.DRAFT, "validated": InvoiceStatus.DRAFT,
+    "posted": InvoiceStatus.POSTED, "paid": InvoiceStatus.PAID,
+    "cancelled": InvoiceStatus.CANCELLED,
+}
+INVOICE_FIELDS = ("number", "state", "reference", "invoice_date", "untaxed_amount", "tax_amount",
+                  "total_amount", "amount_to_pay", "currency.code", "lines_to_pay.maturity_date")
+TASK_FIELDS = ("progress", "invoice_line.invoice", "list_price")
+MILESTONE_EFFORT = dt.timedelta(hours=1)  # one hour at the milestone's amount, whatever the unit
+
+
+def party_values(customer: Customer) -> dict[str, Any]:
+    return {"name": customer.name}
+
+
+def marker(external_id: str) -> str:
+    """The comment's first line, by which handoff finds the work again."""
+    return f"[handoff {external_id}]"
+
+
+def external_id_clause(model: str, external_id: str) -> tuple[str, str, str]:
+    """The search clause finding the record that carries handoff's external id."""
+    if model == "party.party":
+        return ("code", "=", external_id)
+    return ("comment", "like", marker(external_id) + "%")
+
+
+def creation_values(model: str, external_id: str) -> dict[str, Any]:
+    """What only a create sets: the party's code (works carry their marker in the comment
+    their values already hold), and the address a customer must have to be invoiced."""
+    if model == "party.party":
+        return {"code": external_id, "addresses": [["create", [{}]]]}
+    return {}
+
+
+def project_values(project: Project, party_id: int, company_id: int) -> dict[str, Any]:
+    return {
+        "name": project.name, "type": "project", "company": company_id, "party": party_id,
+        "project_invoice_method": "effort",
+        "comment": f"{marker(project.external_id)}\nProvisioned by handoff from opportunity "
+                   f"{project.opportunity_id} ({project.value.quantized()} "
+                   f"{project.value.currency}, {project.billing_method}).",
+    }
+
+
+def task_values(request: MilestoneInvoice, project_id: int, company_id: int,
+                product_id: int) -> dict[str, Any]:
+    milestone = request.milestone
+    return {
+        "name": f"{milestone.name} ({milestone.id})", "type": "task", "parent": project_id,
+        "company": company_id, "product": product_id, "list_price": milestone.amount.amount,
+        "effort_duration": MILESTONE_EFFORT,
+        "comment": f"{marker(milestone_external_id(request.opportunity_id, milestone.id))}\n"
+                   f"Milestone {milestone.id} of opportunity {request.opportunity_id}.",
+    }
+
+
+def invoice_from(record: dict[str, Any], external_id: str) -> Invoice:
+    currency = record["currency."]["code"]
+
+    def money(field: str) -> Money:
+        return Money(Decimal(record[field] or 0), currency)
+
+    maturities = [line["maturity_date"] for line in record.get("lines_to_pay.") or []
+                  if line.get("maturity_date")]
+    return Invoice(
+        external_id=external_id, target_id=str(record["id"]), number=record.get("number"),
+        status=INVOICE_STATUS[record["state"]], untaxed=money("untaxed_amount"),
+        tax=money("tax_amount"), total=money("total_amount"), amount_due=money("amount_to_pay"),
+        invoice_date=record.get("invoice_date"), due_date=min(maturities, default=None))

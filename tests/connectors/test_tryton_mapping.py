@@ -1,0 +1,91 @@
+"""Pure parts of the Tryton connector: JSON-RPC values, error translation, record mapping."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from handoff.connectors.keepalive import TransportError
+from handoff.connectors.tryton.errors import TrytonRpcError, from_http_status, translate
+from handoff.connectors.tryton.jsonrpc import decode, dumps
+from handoff.connectors.tryton.mapping import invoice_from, task_values
+from handoff.connectors.tryton.settings import TrytonSettings
+from handoff.domain import InvoiceStatus, Milestone, MilestoneInvoice, Money
+from handoff.errors import (
+    BusinessRuleError,
+    ConfigError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
+
+
+def test_values_round_trip_through_trytons_tagged_json() -> None:
+    values = {"amount": Decimal("1234.57"), "on": dt.date(2026, 11, 26),
+              "at": dt.datetime(2026, 11, 26, 9, 30, 1, 5, tzinfo=dt.UTC),
+              "effort": dt.timedelta(hours=1), "blob": b"\x00\xff", "plain": [1, "a", None]}
+    wire = orjson.loads(dumps(values))
+    assert wire["amount"] == {"__class__": "Decimal", "decimal": "1234.57"}
+    assert decode(wire) == values
+
+
+def test_a_user_error_is_a_business_rule_with_trytons_message() -> None:
+    error = TrytonRpcError("model.project.work.invoice", [
+        "UserError", ["Missing revenue account on product 'Services'.", "Set it.", None]])
+    translated = error.translated()
+    assert type(translated) is BusinessRuleError and translated.system == "tryton"
+    assert translated.message == "Missing revenue account on product 'Services'. — Set it."
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (["UserError", ["You are not allowed to create records of 'Party'.", "", None]],
+     PermanentError),
+    (["UserWarning", ["warn_name", "Check the amount.", ""]], BusinessRuleError),
+    (["ConcurrencyException", "Records were modified in the meanwhile"], TransientError),
+    (["division by zero", "Traceback ..."], TransientError),
+])
+def test_each_rpc_error_lands_in_its_class(error: list, kind: type) -> None:
+    assert type(TrytonRpcError("m", error).translated()) is kind
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (429, ThrottledError), (503, TransientError), (500, TransientError),
+    (401, PermanentError), (403, PermanentError), (404, PermanentError)])
+def test_each_http_status_lands_in_its_class(status: int, kind: type) -> None:
+    assert type(from_http_status(status, {}, b"", "model.party.party.search")) is kind
+
+
+def test_transport_failures_are_retried_unless_the_certificate_is_untrusted() -> None:
+    assert type(translate(TransportError("reset", retryable=True))) is TransientError
+    assert type(translate(TransportError("cert", retryable=False))) is PermanentError
+
+
+def test_a_milestone_task_bills_one_hour_at_the_milestones_amount() -> None:
+    request = MilestoneInvoice("HO-I-006A-M1", "006A",
+                               Milestone("M1", "Discovery", Money(Decimal("30000.00"), "USD")),
+                               dt.date(2026, 11, 26))
+    values = task_values(request, project_id=7, company_id=1, product_id=3)
+    assert values["number"] == "HO-M-006A-M1" and values["parent"] == 7
+    assert values["list_price"] == Decimal("30000.00")
+    assert values["effort_duration"] == dt.timedelta(hours=1)
+
+
+def test_an_invoice_reads_back_exactly() -> None:
+    record = {"id": 12, "number": "INV/0001", "state": "posted", "reference": "HO-I-006A-M1",
+              "invoice_date": dt.date(2026, 11, 26), "untaxed_amount": Decimal("30000.00"),
+              "tax_amount": Decimal("0.00"), "total_amount": Decimal("30000.00"),
+              "amount_to_pay": Decimal("30000.00"), "currency.": {"id": 1, "code": "USD"},
+              "lines_to_pay.": [{"id": 5, "maturity_date": dt.date(2026, 12, 26)}]}
+    invoice = invoice_from(record, "HO-I-006A-M1")
+    assert (invoice.target_id, invoice.number, invoice.status) == ("12", "INV/0001",
+                                                                   InvoiceStatus.POSTED)
+    assert invoice.total == Money(Decimal("30000.00"), "USD")
+    assert invoice.paid.amount == 0 and invoice.due_date == dt.date(2026, 12, 26)
+
+
+def test_settings_refuse_a_url_without_a_scheme() -> None:
+    with pytest.raises(ConfigError, match="must start with"):
+        TrytonSettings("erp.example.com", "tryton", "handoff", "secret")
