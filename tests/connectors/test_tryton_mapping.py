@@ -43,6 +43,8 @@ def test_a_user_error_is_a_business_rule_with_trytons_message() -> None:
 @pytest.mark.parametrize(("error", "kind"), [
     (["UserError", ["You are not allowed to create records of 'Party'.", "", None]],
      PermanentError),
+    (["UserError", ['You are not allowed to modify the field "Invoice Method" in record "P" of '
+                    '"Project Work".', "", None]], BusinessRuleError),
     (["UserWarning", ["warn_name", "Check the amount.", ""]], BusinessRuleError),
     (["ConcurrencyException", "Records were modified in the meanwhile"], TransientError),
     (["division by zero", "Traceback ..."], TransientError),
@@ -68,7 +70,7 @@ def test_a_milestone_task_bills_one_hour_at_the_milestones_amount() -> None:
                                Milestone("M1", "Discovery", Money(Decimal("30000.00"), "USD")),
                                dt.date(2026, 11, 26))
     values = task_values(request, project_id=7, company_id=1, product_id=3)
-    assert values["number"] == "HO-M-006A-M1" and values["parent"] == 7
+    assert values["comment"].startswith("[handoff HO-M-006A-M1]\n") and values["parent"] == 7
     assert values["list_price"] == Decimal("30000.00")
     assert values["effort_duration"] == dt.timedelta(hours=1)
 

@@ -1,5 +1,8 @@
 """Worker + provisioning controller on a real database with in-memory systems."""
 
+import threading
+import time
+
 import sqlalchemy as sa
 
 from handoff.bootstrap import build_worker
@@ -109,3 +112,46 @@ def test_transient_errors_without_end_become_a_dead_letter(db) -> None:
     assert status(db, "006A")[0] == "dead_letter"
     with db.reading() as conn:
         assert [r.attempts for r in open_exceptions(conn)] == [5]
+
+
+class SlowController:
+    """Takes longer than a lease; records how many reconciles of a key overlap."""
+
+    prefix = "slow:"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.running, self.overlaps, self.calls = seconds, 0, 0, 0
+        self.lock = threading.Lock()
+
+    def reconcile(self, key: str, attempt: int, changes) -> None:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.overlaps = max(self.overlaps, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+
+    def gave_up(self, *args) -> None:
+        pass
+
+
+def test_a_reconcile_longer_than_its_lease_keeps_its_key_to_itself(db) -> None:
+    """Two workers, a 0.6 s lease and a 2 s reconcile: the lease is renewed, so the second
+    worker never takes the key while the first still works on it."""
+    from datetime import timedelta
+
+    from handoff.engine import queue
+    from handoff.engine.worker import Worker
+
+    slow = SlowController(2.0)
+    with db.transaction() as conn:
+        queue.enqueue(conn, "slow:1", utcnow())
+    workers = [Worker(db, [slow], SETTINGS.retry, concurrency=2, lease=timedelta(seconds=0.6),
+                      poll_seconds=0.02) for _ in range(2)]
+    threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert slow.calls == 1 and slow.overlaps == 1

@@ -28,6 +28,9 @@ COMPLETE = sa.delete(q).where(q.c.key == _KEY, q.c.generation == sa.bindparam("b
 RELEASE = sa.update(q).where(q.c.key == _KEY, q.c.lease_owner == _OWNER)
 RELEASE_CHANGED = sa.update(q).where(q.c.key.in_(sa.bindparam("b_keys", expanding=True)),
                                      q.c.lease_owner == _OWNER)
+EXTEND = (sa.update(q).where(q.c.key.in_(sa.bindparam("b_keys", expanding=True)),
+                            q.c.lease_owner == _OWNER)
+          .values(lease_expires=sa.bindparam("b_until", type_=q.c.due_at.type)))
 DEPTH = sa.select(sa.func.count()).select_from(q)
 NEXT_DUE = sa.select(sa.func.min(q.c.due_at))
 
@@ -90,6 +93,12 @@ def complete(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
         return  # the common case; rowcount is exact for a single statement
     conn.execute(RELEASE_CHANGED, {"b_keys": [c.key for c in claims], "b_owner": owner,
                                    "lease_owner": None, "lease_expires": None, "attempts": 0})
+
+
+def extend(conn: Connection, keys: Sequence[str], owner: str, until: datetime) -> None:
+    """Renew the leases this owner still holds (a key another worker took over is left be)."""
+    if keys:
+        conn.execute(EXTEND, {"b_keys": list(keys), "b_owner": owner, "b_until": until})
 
 
 def release(conn: Connection, claims: Sequence[Claim], owner: str) -> None:

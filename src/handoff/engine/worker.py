@@ -6,6 +6,11 @@ one worker per key, and controllers are idempotent, so any of them may die at an
 A batch controller (write-back) gets many keys in one call. Each worker keeps at most one
 batch per controller in flight, so while a batch is out the next one fills up: under load
 batches grow, when idle a single key goes out at once (group commit).
+
+Leases are renewed while a worker holds its keys (claimed, waiting or being reconciled), so
+a slow target system — an ERP taking seconds to post an invoice — never lets a second worker
+take a key the first is still working on. Only a worker that stops renewing (dead, or stalled
+for a whole lease) loses its keys.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import random
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -71,13 +77,15 @@ class Worker:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self.rng = random.Random()
         self._settler = Settler(db, self.owner, clock)
+        self._held: set[str] = set()  # keys claimed and not yet settled or released
+        self._held_lock = threading.Lock()
 
     def run(self, stop: threading.Event | None = None, until_idle: bool = False) -> None:
         """Work until `stop` is set, or (until_idle) until the queue holds nothing at all."""
         stop = stop or threading.Event()
         inflight: dict[Future[None], str | None] = {}  # task -> prefix of a batch task
         backlog: deque[Claim] = deque()  # claimed keys waiting for a thread
-        with self._settler, \
+        with self._settler, self._renewing_leases(), \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.owner) as pool:
             while not stop.is_set():
                 if len(backlog) < self.concurrency:
@@ -99,6 +107,38 @@ class Worker:
                     stop.wait(self._idle_wait())
             wait(inflight)
         self._release(backlog)
+
+    @contextmanager
+    def _renewing_leases(self) -> Iterator[None]:
+        """A heartbeat thread renews every held lease each third of a lease."""
+        stopped = threading.Event()
+        interval = max(0.2, self.lease.total_seconds() / 3)
+
+        def beat() -> None:
+            while not stopped.wait(interval):
+                with self._held_lock:
+                    keys = sorted(self._held)
+                try:
+                    with self.db.transaction() as conn:
+                        queue.extend(conn, keys, self.owner, self.clock() + self.lease)
+                except Exception:  # the next beat tries again; a lost lease is survivable
+                    log.warning("could not renew %d lease(s)", len(keys), exc_info=True)
+
+        heart = threading.Thread(target=beat, name=f"{self.owner}-leases", daemon=True)
+        heart.start()
+        try:
+            yield
+        finally:
+            stopped.set()
+            heart.join()
+
+    def _hold(self, claims: Sequence[Claim]) -> None:
+        with self._held_lock:
+            self._held.update(c.key for c in claims)
+
+    def _let_go(self, claims: Sequence[Claim]) -> None:
+        with self._held_lock:
+            self._held.difference_update(c.key for c in claims)
 
     def process(self, claim: Claim) -> None:
         controller = self.controllers[_prefix(claim.key)]
@@ -135,6 +175,7 @@ class Worker:
                 settlement.finished.append(claim)
                 settlement.given_up.append((claim, decision.action.value, error))
         self._settler.submit(settlement)
+        self._let_go(claims)
 
     def _decide(self, claim: Claim, error: BaseException | None, controller: AnyController,
                 changes: Changes) -> tuple[Decision | None, BaseException | None]:
@@ -163,7 +204,9 @@ class Worker:
                 elif prefix not in busy:
                     batch = queue.claim(conn, self.owner, size, now, self.lease, prefix)
                     if batch:
+                        self._hold(batch)
                         inflight[pool.submit(self.process_batch, batch)] = prefix
+        self._hold(singles)
         return singles
 
     def _prepared(self, claims: list[Claim]) -> list[Claim]:
@@ -180,6 +223,7 @@ class Worker:
         if claims:
             with self.db.transaction() as conn:
                 queue.release(conn, claims, self.owner)
+            self._let_go(claims)
 
     def _queue_empty(self) -> bool:
         with self.db.reading() as conn:

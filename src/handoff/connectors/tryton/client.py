@@ -136,10 +136,13 @@ class TrytonConnector:
         """Write the values on the record carrying `external_id`, or create it with them."""
         self.company()  # the company goes into every call's context
         existing = self.find(model, external_id)
-        if existing is not None:
-            self.rpc.call(f"model.{model}.write", [existing], values)
-            return UpsertResult(str(existing), created=False)
-        return self._create(model, external_id, values)
+        if existing is None:
+            return self._create(model, external_id, values)
+        held = self._read_one(model, existing, tuple(values))
+        changed = {k: v for k, v in values.items() if held.get(k) != v}
+        if changed:  # only what differs: Tryton locks some fields once a record is in use
+            self.rpc.call(f"model.{model}.write", [existing], changed)
+        return UpsertResult(str(existing), created=False)
 
     def _create(self, model: str, external_id: str, values: dict[str, Any]) -> UpsertResult:
         try:

@@ -1,8 +1,10 @@
 """Tryton's answers translated into handoff's error taxonomy, in one place.
 
     JSON-RPC error UserError (validation, a missing account, a   BusinessRuleError with
-      rule of the ERP's), UserWarning                            Tryton's message
-    UserError "You are not allowed to …" (AccessError)          PermanentError
+      rule of the ERP's, a field locked by the record's state),  Tryton's message
+      UserWarning
+    UserError "You are not allowed to <read|create|…> records"  PermanentError
+      (access rights: AccessError)
     ConcurrencyException, HTTP 5xx/503, timeouts, dropped links  TransientError
     HTTP 429 (login rate limit)                                  ThrottledError
     HTTP 401/403 at login, 404 (no such database)                PermanentError
@@ -30,6 +32,7 @@ from handoff.errors import (
 
 SYSTEM = "tryton"
 _ACCESS_WORDING = ("You are not allowed to", "You do not have access")
+_LOCKED_FIELD_WORDING = "You are not allowed to modify the field"  # a rule, not a right
 
 
 class TrytonRpcError(Exception):
@@ -53,7 +56,8 @@ class TrytonRpcError(Exception):
 
     def translated(self) -> HandoffError:
         message = self.message
-        if self.name == "UserError" and message.startswith(_ACCESS_WORDING):
+        if (self.name == "UserError" and message.startswith(_ACCESS_WORDING)
+                and not message.startswith(_LOCKED_FIELD_WORDING)):
             return PermanentError(f"Tryton refused access: {message}", system=SYSTEM)
         if self.name in ("UserError", "UserWarning"):
             return BusinessRuleError(message, system=SYSTEM)
