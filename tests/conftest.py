@@ -57,13 +57,18 @@ def _postgres_unreachable() -> str | None:
         return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {str(exc).splitlines()[0]}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def _require_postgres() -> None:
+    """Skip when no server is reachable, unless CI says one must be (then fail)."""
     reason = _postgres_unreachable()
     if reason:
         if os.environ.get("HANDOFF_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason} (HANDOFF_REQUIRE_POSTGRES=1)")
         pytest.skip(f"{reason} — PostgreSQL tests skipped")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    _require_postgres()
     name = f"handoff_test_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -103,3 +108,30 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# --- Tryton ----------------------------------------------------------------------------
+from handoff.connectors.tryton.sandbox import TrytonProcess  # noqa: E402
+
+
+def tryton_cache() -> Path | None:
+    """The repository's cache, wherever pytest runs from; HANDOFF_TRYTON_CACHE still wins."""
+    if os.environ.get("HANDOFF_TRYTON_CACHE"):
+        return None
+    return Path(__file__).resolve().parents[1] / ".handoff" / "cache" / "tryton"
+
+
+@pytest.fixture(scope="session")
+def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonProcess]:
+    """A real Tryton on its own copy of the cached SQLite sandbox database."""
+    with TrytonProcess("sqlite", tmp_path_factory.mktemp("tryton"), cache=tryton_cache()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tryton_server_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonProcess]:
+    """The same on PostgreSQL: a database made from the cached template, dropped afterwards."""
+    _require_postgres()
+    with TrytonProcess("postgresql", tmp_path_factory.mktemp("tryton-pg"), cache=tryton_cache(),
+                       postgres_url=POSTGRES_ADMIN_URL) as server:
+        yield server

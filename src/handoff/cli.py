@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,9 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="threads (default from config)")
     worker.add_argument("--until-idle", action="store_true", help="exit when the queue is empty")
 
-    sandbox = _command(commands, "sandbox", _sandbox, "run the sandbox twins until Ctrl-C")
+    sandbox = _command(commands, "sandbox", _sandbox, "run the sandbox CRM and ERP until Ctrl-C")
+    sandbox.add_argument("--erp", choices=["netsuite", "tryton"], default="netsuite",
+                         help="the NetSuite twin (default) or a real Tryton server")
     sandbox.add_argument("--salesforce-port", type=int, default=8443)
     sandbox.add_argument("--netsuite-port", type=int, default=8081)
+    sandbox.add_argument("--tryton-port", type=int, default=8082)
     sandbox.add_argument("--tls-dir", type=Path, default=Path(".handoff/tls"))
 
     trace = _command(commands, "trace", _trace, "show the lineage of one deal")
@@ -151,13 +155,27 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from handoff.connectors.twin_process import TwinProcess
 
-    with TwinProcess("salesforce", args.tls_dir, args.salesforce_port) as sf, \
-            TwinProcess("netsuite", args.tls_dir, args.netsuite_port) as ns:
+    with ExitStack() as running:
+        sf = running.enter_context(TwinProcess("salesforce", args.tls_dir, args.salesforce_port))
         print(f"Salesforce twin  {sf.base_url}  (CA: {sf.ca_file}; session id SANDBOX_SESSION)")
-        print(f"NetSuite twin    {ns.base_url}/services/rest  (bearer token sandbox-token)")
-        print("Faults: PUT <twin>/_twin/faults — see README. Ctrl-C stops both.")
+        print(_start_sandbox_erp(args, running), flush=True)
+        print("Faults: PUT <twin>/_twin/faults — see README. Ctrl-C stops them all.", flush=True)
         threading.Event().wait()
     return 0
+
+
+def _start_sandbox_erp(args: argparse.Namespace, running: ExitStack) -> str:
+    """Start the chosen ERP, stopped with `running`; what a person needs to connect to it."""
+    if args.erp == "tryton":
+        from handoff.connectors.tryton.sandbox import TrytonProcess, describe
+
+        print("Tryton ERP       starting (the first start initialises its database: a minute or two)",
+              flush=True)
+        return describe(running.enter_context(TrytonProcess(port=args.tryton_port)))
+    from handoff.connectors.twin_process import TwinProcess
+
+    ns = running.enter_context(TwinProcess("netsuite", args.tls_dir, args.netsuite_port))
+    return f"NetSuite twin    {ns.base_url}/services/rest  (bearer token sandbox-token)"
 
 
 def _trace(args: argparse.Namespace, settings: Settings) -> int:
