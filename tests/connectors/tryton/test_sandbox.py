@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from handoff.connectors.tryton.sandbox import TrytonProcess, TrytonSandboxInfo, server_version
-from handoff.connectors.tryton.sandbox_cache import cache_key, libpq_url
+from handoff.connectors.tryton.sandbox_cache import cache_key, drop_stale_files, libpq_url
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.connectors.tryton.rpc_support import TrytonRpc
 
@@ -161,6 +161,14 @@ def test_postgres_runs_get_their_own_database_dropped_on_stop(tryton_server_pg: 
 def test_the_cache_key_changes_with_the_year() -> None:
     assert cache_key(dt.date(2026, 1, 1)) == cache_key(dt.date(2026, 12, 31))
     assert cache_key(dt.date(2026, 12, 31)) != cache_key(dt.date(2027, 1, 1))
+
+
+def test_a_new_template_drops_the_files_of_older_keys(tmp_path: Path) -> None:
+    names = ["new.sqlite", "new.log", "new.postgresql.log", "new.lock", "old.sqlite", "old.log", "old.lock"]
+    for name in names:
+        (tmp_path / name).touch()
+    drop_stale_files(tmp_path, "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:4] + ["old.lock"])
 
 
 def _create_party(server: TrytonProcess, name: str) -> int:

@@ -120,6 +120,13 @@ def _build_dir(directory: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(build, ignore_errors=True)
 
 
+def drop_stale_files(directory: Path, key: str) -> None:
+    """Templates and logs of older keys (other versions, last year) are never used again."""
+    for path in [*directory.glob("*.sqlite"), *directory.glob("*.log")]:
+        if not path.name.startswith(key):
+            path.unlink(missing_ok=True)
+
+
 class SqliteTemplates:
     """The template is `<cache>/<key>.sqlite`; a run gets a copy named handoff.sqlite."""
 
@@ -143,6 +150,7 @@ class SqliteTemplates:
                 run_bootstrap(server_config(build, self.database_uri), SQLITE_DATABASE,
                               self.directory / f"{self.key}.log")
                 os.replace(build / f"{SQLITE_DATABASE}.sqlite", self.template)
+            drop_stale_files(self.directory, self.key)
             return True
 
     def copy(self, workdir: Path) -> tuple[str, dict[str, int]]:
