@@ -46,9 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     demo = _command(commands, "demo", _demo, "play a scripted lifecycle against the sandbox")
-    demo.add_argument("--deals", type=int, default=60, help="opportunities to play (default 60)")
+    demo.add_argument("--deals", type=int, help="opportunities to play (default 60; 30 on Tryton)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the shuffles and faults")
-    demo.add_argument("--workdir", type=Path, default=Path(".handoff/demo"))
+    demo.add_argument("--workdir", type=Path, help="where the demo's files go "
+                      "(default .handoff/demo, .handoff/demo-tryton)")
+    demo.add_argument("--erp", choices=("netsuite", "tryton"), default="netsuite",
+                      help="the NetSuite twin (default) or a real Tryton, billing included")
 
     serve = _command(commands, "serve", _serve, "run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
@@ -113,11 +116,19 @@ def _open(settings: Settings):  # noqa: ANN202 - a Database
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from handoff.demo.run import run_demo
+    deals = args.deals or (30 if args.erp == "tryton" else 60)
+    if deals < 10:
+        raise HandoffError(f"--deals {deals}: the scripted lifecycle needs at least 10 deals")
+    if args.erp == "tryton":
+        from handoff.demo.tryton_demo import run_tryton_demo
 
-    if args.deals < 10:
-        raise HandoffError(f"--deals {args.deals}: the scripted lifecycle needs at least 10 deals")
-    summary = run_demo(deals=args.deals, seed=args.seed, workdir=args.workdir, out=print)
+        summary = run_tryton_demo(deals=deals, seed=args.seed,
+                                  workdir=args.workdir or Path(".handoff/demo-tryton"), out=print)
+    else:
+        from handoff.demo.run import run_demo
+
+        summary = run_demo(deals=deals, seed=args.seed, workdir=args.workdir or Path(".handoff/demo"),
+                           out=print)
     return 0 if summary.ok else 1
 
 

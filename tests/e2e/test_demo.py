@@ -43,6 +43,21 @@ def test_demo_plays_the_lifecycle_and_its_summary_adds_up(tmp_path: Path) -> Non
     assert set(children_of(os.getpid())) <= already_running
 
 
+@pytest.mark.slow
+def test_demo_on_tryton_posts_one_invoice_per_reported_milestone(tmp_path: Path) -> None:
+    from handoff.demo.tryton_demo import run_tryton_demo
+
+    printed: list[str] = []
+    already_running = set(children_of(os.getpid()))
+    summary = run_tryton_demo(deals=12, seed=5, workdir=tmp_path / "demo", out=printed.append)
+    assert summary.ok, printed[-1]
+    assert summary.tryton_projects == summary.statuses["provisioned"] > 0
+    assert summary.tryton_posted == summary.milestones_reported > 0
+    assert summary.crm_invoiced == summary.tryton_invoiced > 0
+    assert "every guarantee held" in printed[-1]
+    assert set(children_of(os.getpid())) <= already_running
+
+
 def test_demo_command_says_what_it_did_in_one_line_on_bad_arguments(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "handoff.cli", "demo", "--deals", "many"],
                             capture_output=True, text=True, timeout=30, cwd=tmp_path)

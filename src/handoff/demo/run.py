@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
+from handoff.connectors.tryton.sandbox import TrytonSandboxInfo
 from handoff.connectors.twin_process import TwinProcess, free_port
 from handoff.demo import scenario
 from handoff.demo.processes import HandoffProcess
@@ -76,11 +77,12 @@ def _fresh_workdir(workdir: Path) -> str:
     return f"sqlite:///{database}"
 
 
-def write_config(workdir: Path, database_url: str, sf: TwinProcess, ns: TwinProcess,
-                 lease_seconds: float = 30) -> Path:
-    """A handoff.toml aimed at the running twins (secrets stay in SECRETS, for the env)."""
+def write_config(workdir: Path, database_url: str, sf: TwinProcess,
+                 erp: TwinProcess | TrytonSandboxInfo, lease_seconds: float = 30) -> Path:
+    """A handoff.toml aimed at the running sandbox: the Salesforce twin and either the NetSuite
+    twin or a sandbox Tryton (secrets stay out of it: see SECRETS and `secrets_for`)."""
     path = workdir / "handoff.toml"
-    path.write_text(f"""# Written by `handoff demo` for its sandbox twins.
+    path.write_text(f"""# Written by `handoff demo` for its sandbox.
 [database]
 url = "{database_url}"
 
@@ -98,17 +100,36 @@ legal_entities = ["US01", "UK01", "DE01"]
 
 [systems]
 crm = "salesforce"
-erp = "netsuite"
+erp = "{"netsuite" if isinstance(erp, TwinProcess) else "tryton"}"
 
 [systems.salesforce]
 instance_url = "{sf.base_url}"
 ca_file = "{Path(sf.ca_file or '').resolve()}"
-
-[systems.netsuite]
-base_url = "{ns.base_url}/services/rest"
-subsidiary_ids = {{ US01 = "2", UK01 = "3", DE01 = "4" }}
-""")
+{_erp_section(erp)}""")
     return path
+
+
+def _erp_section(erp: TwinProcess | TrytonSandboxInfo) -> str:
+    if isinstance(erp, TwinProcess):
+        return f"""
+[systems.netsuite]
+base_url = "{erp.base_url}/services/rest"
+subsidiary_ids = {{ US01 = "2", UK01 = "3", DE01 = "4" }}
+"""
+    return f"""
+[systems.tryton]
+url = "{erp.url}"
+database = "{erp.database}"
+user = "{erp.user}"
+max_concurrency = {1 if erp.backend == "sqlite" else 4}
+"""
+
+
+def secrets_for(erp: TwinProcess | TrytonSandboxInfo) -> dict[str, str]:
+    """The environment a handoff process needs for the sandbox's credentials."""
+    if isinstance(erp, TwinProcess):
+        return dict(SECRETS)
+    return {**SECRETS, "HANDOFF_TRYTON_PASSWORD": erp.password}
 
 
 def _phase_one(crm: SalesforceConnector, service_url: str, rng: random.Random,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from handoff.connectors.salesforce.mapping import wire_amount
-from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
+from handoff.engine.payloads import CUSTOMER_CHANGED, MILESTONE_CHANGED, OPPORTUNITY_CHANGED
 
 
 class Fate(enum.StrEnum):
@@ -32,6 +32,7 @@ SHARES = [(Fate.AWAITS_CUSTOMER, 0.1), (Fate.AWAITS_SOW, 0.1), (Fate.STAYS_BLOCK
 ENTITIES = [("US01", "US-CA", "USD"), ("US01", "US-NY", "USD"), ("UK01", "GB", "GBP"),
             ("DE01", "DE-BY", "EUR")]
 BILLING = ["Fixed Fee", "Time and Materials", "Milestone"]
+MILESTONES = (("M1", "Kick-off", Decimal("0.40")), ("M2", "Acceptance", None))  # None: the rest
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,12 @@ def fates(count: int, rng: random.Random) -> list[Deal]:
 
 
 def seed_crm(crm: Any, deals: list[Deal], rng: random.Random, threads: int = 8,
+             entities: list[tuple[str, str, str]] = ENTITIES,
              ) -> tuple[dict[str, Fate], dict[str, str]]:
     """Create each deal's account and opportunity in the CRM (a SalesforceConnector);
-    returns the fate and the account id of every opportunity id."""
-    drafts = [(deal, account_fields(deal, rng)) for deal in deals]
+    returns the fate and the account id of every opportunity id. `entities`: the (legal
+    entity, tax jurisdiction, currency) accounts are drawn from."""
+    drafts = [(deal, account_fields(deal, rng, entities)) for deal in deals]
     opportunities = {deal.number: opportunity_fields(deal, "", account, rng)
                      for deal, account in drafts}
 
@@ -68,8 +71,9 @@ def seed_crm(crm: Any, deals: list[Deal], rng: random.Random, threads: int = 8,
     return {o: f for o, f, _ in created}, {o: a for o, _, a in created}
 
 
-def account_fields(deal: Deal, rng: random.Random) -> dict[str, Any]:
-    entity, tax, currency = rng.choice(ENTITIES)
+def account_fields(deal: Deal, rng: random.Random,
+                   entities: list[tuple[str, str, str]] = ENTITIES) -> dict[str, Any]:
+    entity, tax, currency = rng.choice(entities)
     return {
         "Name": f"Client {deal.number:03d} Ltd", "CurrencyIsoCode": currency,
         "Tax_Jurisdiction__c": "Atlantis" if deal.fate is Fate.STAYS_BLOCKED else tax,
@@ -107,6 +111,29 @@ def stale_version(data: dict[str, Any]) -> dict[str, Any]:
     earlier = datetime.fromisoformat(data["version"].replace("Z", "+00:00")) - timedelta(hours=1)
     return {**data, "stage": "Proposal/Price Quote", "is_won": False,
             "version": earlier.isoformat().replace("+00:00", "Z")}
+
+
+def with_schedule(data: dict[str, Any]) -> dict[str, Any]:
+    """A deal billed by milestone, with the billing schedule its CPQ lines carry (the CRM
+    twin does not model those lines, so the schedule joins the deal's event here)."""
+    amount, rest, schedule = Decimal(data["amount"]), Decimal(data["amount"]), []
+    for milestone_id, name, share in MILESTONES:
+        part = rest if share is None else (amount * share).quantize(Decimal("0.01"))
+        rest -= part
+        schedule.append({"id": milestone_id, "name": name, "amount": str(part)})
+    return {**data, "billing_method": "milestone", "milestones": schedule}
+
+
+def milestone_event(opportunity_id: str, milestone_id: str, status: str = "achieved",
+                    on: str = "2026-11-25") -> dict[str, Any]:
+    """Delivery's word that a milestone is achieved (or accepted), as a PSA would send it."""
+    data = {"opportunity_id": opportunity_id, "id": milestone_id, "status": status,
+            "achieved_on": on, "accepted_on": on if status == "accepted" else None,
+            "version": f"{on}T12:00:00Z"}
+    return {"specversion": "1.0", "id": f"{opportunity_id}/{milestone_id}@{status}",
+            "source": "/psa/delivery", "type": MILESTONE_CHANGED,
+            "subject": f"{opportunity_id}/{milestone_id}", "datacontenttype": "application/json",
+            "data": data}
 
 
 def deliveries(customers: list[dict[str, Any]], opportunities: list[dict[str, Any]],

@@ -80,14 +80,16 @@ class TrytonRpc:
         self._ids = itertools.count(1)
         self._session: str | None = None
         self._login_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
 
     def call(self, method: str, *params: Any) -> Any:
         """`model.party.party.search`, … with positional params; the context is added."""
-        session = self._session or self._login(None)
-        try:
-            return self._post(method, [*params, self.context], session)
-        except _SessionExpired:
-            return self._post(method, [*params, self.context], self._login(session))
+        with self._slots:
+            session = self._session or self._login(None)
+            try:
+                return self._post(method, [*params, self.context], session)
+            except _SessionExpired:
+                return self._post(method, [*params, self.context], self._login(session))
 
     def close(self) -> None:
         self._http.close()

@@ -20,6 +20,9 @@ class TrytonSettings:
     product_code: str = "SERVICE"      # the service product milestone lines are billed with
     timeout: float = 60.0              # posting an invoice can take a while
     max_connections: int = 16
+    # Calls in flight at once. Tryton on PostgreSQL takes several; on SQLite it serialises
+    # writes and numbers new records unsafely under concurrency: use 1 there.
+    max_concurrency: int = 4
     language: str = "en"
 
     def __post_init__(self) -> None:
