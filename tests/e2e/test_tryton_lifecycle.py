@@ -47,9 +47,11 @@ def tryton(tryton_server: TrytonProcess) -> Iterator[TrytonConnector]:
         yield c
 
 
-def seeded(sf, count: int, rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """`count` won USD deals in the CRM twin, billed by milestone; their events (each change
-    twice, stale versions mixed in) and the opportunities' data."""
+def seeded(sf, count: int, rng: random.Random,
+           ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    """`count` won USD deals in the CRM twin, billed by milestone: their events (each change
+    twice, stale versions mixed in), their ids, and the data of those with a billable
+    milestone."""
     reset_twin(sf)
     crm = SalesforceConnector(SalesforceSettings(sf.base_url, session_id="SANDBOX_SESSION",
                                                  ca_file=sf.ca_file))
@@ -63,7 +65,7 @@ def seeded(sf, count: int, rng: random.Random) -> tuple[list[dict[str, Any]], li
     billable = opportunities[::BILLABLE_EVERY]
     events += [scenario.milestone_event(o["id"], "M1") for o in billable] * 2
     rng.shuffle(events)
-    return events, billable
+    return events, [o["id"] for o in opportunities], billable
 
 
 def take_in(database_url: str, events: list[dict[str, Any]]) -> None:
@@ -78,27 +80,31 @@ def invoiced(db: Database) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(invoices)).scalar_one()
 
 
-def works_by_marker(tryton: TrytonConnector, prefix: str) -> Counter[str]:
+def works_by_external_id(tryton: TrytonConnector, prefix: str) -> Counter[str]:
+    """How many works carry each of handoff's external ids starting with `prefix`."""
     records = tryton.rpc.call("model.project.work.search_read",
                               [("comment", "like", f"[handoff {prefix}%")], 0, None, None,
                               ["comment"])
-    return Counter(r["comment"].split("]", 1)[0] + "]" for r in records)
+    return Counter(r["comment"].removeprefix("[handoff ").split("]", 1)[0] for r in records)
 
 
-def posted_invoices(tryton: TrytonConnector) -> dict[str, Decimal]:
-    records = tryton.rpc.call("model.account.invoice.search_read", [("type", "=", "out")], 0,
-                              None, None, ["reference", "state", "total_amount"])
-    assert {r["state"] for r in records} == {"posted"}
-    references = Counter(r["reference"] for r in records)
+def posted_invoices(tryton: TrytonConnector, deals: list[str]) -> dict[str, Decimal]:
+    """The customer invoices of these deals by reference; each must be posted, and once."""
+    records = tryton.rpc.call("model.account.invoice.search_read",
+                              [("type", "=", "out"), ("reference", "like", "HO-I-%")], 0, None,
+                              None, ["reference", "state", "total_amount"])
+    ours = [r for r in records if r["reference"].rsplit("-", 1)[0].removeprefix("HO-I-") in deals]
+    assert {r["state"] for r in ours} == {"posted"}
+    references = Counter(r["reference"] for r in ours)
     assert max(references.values()) == 1, "a milestone was invoiced twice"
-    return {r["reference"]: r["total_amount"] for r in records}
+    return {r["reference"]: r["total_amount"] for r in ours}
 
 
 @pytest.mark.slow
 def test_deals_become_one_project_and_posted_invoices_to_the_cent(
         salesforce_twin, tryton_server, tryton, tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'handoff.db'}"
-    events, billable = seeded(salesforce_twin, DEALS, random.Random(4))
+    events, deals, billable = seeded(salesforce_twin, DEALS, random.Random(4))
     take_in(database_url, events)
     info = tryton_server.info
     env = {**secrets_for(info), "HANDOFF_DATABASE_URL": database_url,
@@ -112,11 +118,13 @@ def test_deals_become_one_project_and_posted_invoices_to_the_cent(
     with HandoffProcess(["worker", "--until-idle"], env) as second:
         assert second.process is not None and second.process.wait(timeout=600) == 0
 
-    projects = works_by_marker(tryton, "HO-P-")
-    assert len(projects) == DEALS and set(projects.values()) == {1}
-    assert set(works_by_marker(tryton, "HO-M-").values()) == {1}
+    projects = works_by_external_id(tryton, "HO-P-")
+    assert {deal: projects[f"HO-P-{deal}"] for deal in deals} == dict.fromkeys(deals, 1)
+    tasks = works_by_external_id(tryton, "HO-M-")
+    assert {o["id"]: tasks[f"HO-M-{o['id']}-M1"] for o in billable} == {
+        o["id"]: 1 for o in billable}
     planned = {f"HO-I-{o['id']}-M1": Decimal(o["milestones"][0]["amount"]) for o in billable}
-    assert posted_invoices(tryton) == planned
+    assert posted_invoices(tryton, deals) == planned
     with db.reading() as conn:
         assert open_exceptions(conn) == []
         held = {r.external_id: r.total for r in conn.execute(sa.select(invoices))}
