@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 
 from handoff.connectors.children import dies_with_parent
+from handoff.connectors.children import stop as stop_child
 
 # system -> (module:function building the ASGI app, serves TLS?)
 TWINS: dict[str, tuple[str, bool]] = {
@@ -115,13 +115,7 @@ class TwinProcess:
         raise RuntimeError(f"{self.system} twin did not answer on port {self.port}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process, timeout=5)
         self.process = None
 
     def control(self) -> httpx.Client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from collections.abc import Mapping
 import httpx
 
 from handoff.connectors.children import dies_with_parent
+from handoff.connectors.children import stop as stop_child
 
 
 class HandoffProcess:
@@ -48,9 +48,4 @@ class HandoffProcess:
             self.process.wait()
 
     def __exit__(self, *exc: object) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_child(self.process)

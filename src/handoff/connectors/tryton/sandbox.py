@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Literal
 import httpx
 
 from handoff.connectors.children import dies_with_parent
+from handoff.connectors.children import stop as stop_child
 from handoff.connectors.tryton import bootstrap_db
 from handoff.connectors.tryton.sandbox_cache import (
     DEFAULT_POSTGRES_URL,
@@ -148,13 +148,7 @@ class TrytonProcess:
                            f"{last_line(self.log_file)}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process)
         self.process = None
         if self.database:
             self.templates.discard(self.database)
