@@ -3,6 +3,7 @@ back: whatever Tryton committed is found again, never made twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import http.client
 import threading
@@ -26,6 +27,7 @@ from handoff.domain import (
     Project,
 )
 from handoff.errors import BusinessRuleError, DataError, TransientError
+from tests.connectors.tryton.rpc_support import TrytonRpc, cash_payment_method, pay_in_full
 
 pytestmark = pytest.mark.slow
 
@@ -181,3 +183,19 @@ def test_a_product_without_a_revenue_account_is_trytons_business_rule(
         with pytest.raises(BusinessRuleError) as caught:
             tryton.invoice_milestone(milestone(key), work.target_id)
     assert caught.value.message.startswith('There is no "Account Category" defined for "Service without')
+
+
+def test_a_paid_invoice_reads_back_as_paid_with_nothing_due(
+        tryton_server: TrytonProcess, tryton: TrytonConnector) -> None:
+    key, customer, project = a_deal()
+    party = tryton.upsert_customer(f"HO-C-001{key}", customer)
+    work = tryton.upsert_project(project, party.target_id)
+    invoice = tryton.invoice_milestone(milestone(key, "1234.56"), work.target_id)
+    admin = TrytonRpc(dataclasses.replace(tryton_server.info, user="admin",
+                                          password="sandbox-admin-pw"))
+    admin.login()
+    pay_in_full(admin, int(invoice.target_id), cash_payment_method(admin), dt.date(2026, 11, 27))
+    admin.close()
+    paid = tryton.read_invoice(invoice.target_id)
+    assert paid.status is InvoiceStatus.PAID and paid.amount_due.amount == 0
+    assert paid.paid == Money(Decimal("1234.56"), "USD") and paid.number == invoice.number
