@@ -9,6 +9,7 @@ from handoff.config import Settings
 from handoff.connectors.memory import MemoryCrm, MemoryErp
 from handoff.domain import InvoiceStatus, MilestoneStatus
 from handoff.engine.clock import utcnow
+from handoff.engine.exceptions import open_exceptions
 from handoff.engine.inbox import Outcome, accept
 from handoff.engine.retry import RetryPolicy
 from handoff.errors import TransientError
@@ -107,18 +108,27 @@ def test_acceptance_policy_waits_for_the_customers_sign_off(db) -> None:
     assert list(erp.invoices) == ["HO-I-006A-M1"]
 
 
-def test_a_schedule_that_does_not_add_up_is_never_billed_and_says_why(db) -> None:
+def test_a_milestone_that_would_bill_more_than_was_sold_is_held_and_parked(db) -> None:
+    """120,000 sold, a schedule of 30,000 + 60,000 + 60,000: the first two are invoiced, the
+    third would over-bill — it is held, parked for a person, and the CRM is told why."""
     crm, erp = MemoryCrm(), MemoryErp()
-    short = [dict(SCHEDULE[0]), dict(SCHEDULE[1])]  # 90,000 of 120,000
-    deliver_deal(db, schedule=short)
-    progress(db, "M1")
+    over = [dict(SCHEDULE[0]), dict(SCHEDULE[1]), {"id": "M3", "name": "Extra", "amount": "60000.00"}]
+    deliver_deal(db, schedule=over)
+    for milestone in ("M1", "M2", "M3"):
+        progress(db, milestone)
     progress(db, "M9")
     run(db, crm, erp)
-    assert not erp.invoices
-    [hop] = billing_hops(db)
-    assert hop.outcome == "blocked"
-    assert "adds up to 90000.00 USD, not the contract value 120000.00 USD" in hop.detail
-    assert "'M9'" in hop.detail
+    assert sorted(erp.invoices) == ["HO-I-006A-M1", "HO-I-006A-M2"]
+    with db.reading() as conn:
+        [parked] = open_exceptions(conn)
+    assert parked.business_key == "billing:006A" and parked.kind == "parked"
+    assert "milestone M3 (60000.00 USD) would bring the invoiced total to 150000.00 USD, above " \
+           "the contract value 120000.00 USD" in parked.message
+    note = [h for h in billing_hops(db) if h.step == "billing"][-1]  # once per change of it
+    assert note.outcome == "blocked" and "'M9'" in note.detail and "milestone M3" in note.detail
+    billing = crm.records["006A"].billing
+    assert billing.invoiced.amount == Decimal("90000.00")
+    assert "; held: milestone M3 (60000.00 USD) would bring" in billing.describe()
 
 
 def test_stale_progress_never_takes_a_milestone_back(db) -> None:

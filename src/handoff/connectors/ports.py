@@ -24,10 +24,12 @@ class BillingSummary:
     invoiced_milestones: int
     milestones: int
     last_invoice: str      # e.g. "INV/0002 posted"
+    held: str = ""         # why billable milestones are not invoiced (a person must act)
 
     def describe(self) -> str:
         return (f"{self.invoiced_milestones} of {self.milestones} milestones invoiced"
-                + (f" (last {self.last_invoice})" if self.last_invoice else ""))
+                + (f" (last {self.last_invoice})" if self.last_invoice else "")
+                + (f"; held: {self.held}" if self.held else ""))
 
 
 @dataclass(frozen=True, slots=True)

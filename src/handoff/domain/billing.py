@@ -84,6 +84,3 @@ class Invoice:
     def paid(self) -> Money:
         return Money(self.total.amount - self.amount_due.amount, self.total.currency)
 
-
-def schedule_total(milestones: tuple[Milestone, ...], currency: str) -> Money:
-    return Money(sum((m.amount.amount for m in milestones), Money.parse(0, currency).amount), currency)

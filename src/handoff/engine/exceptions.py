@@ -15,12 +15,25 @@ from handoff.store.tables import exceptions as exc_table
 KINDS = ("parked", "quarantined", "dead_letter")
 
 
+_OPEN_OF_KEY = sa.and_(exc_table.c.business_key == sa.bindparam("b_key"),
+                      exc_table.c.kind == sa.bindparam("b_kind"), exc_table.c.resolved_at.is_(None))
+OPEN_OF_KEY = sa.select(exc_table.c.id).where(_OPEN_OF_KEY)
+UPDATE_OPEN = sa.update(exc_table).where(_OPEN_OF_KEY)
+
+
 def open_exception(conn: Connection, key: str, kind: str, error: BaseException,
                    attempts: int, now: datetime) -> None:
-    conn.execute(sa.insert(exc_table).values(
-        business_key=key, kind=kind, error=type(error).__name__, message=str(error)[:4000],
-        field=getattr(error, "field", None), system=getattr(error, "system", None),
-        attempts=attempts, created_at=now))
+    """One open exception per key and kind: a key given up again before anyone replayed it
+    (its deal changed meanwhile) updates the open one with the latest error."""
+    values = {"error": type(error).__name__, "message": str(error)[:4000],
+              "field": getattr(error, "field", None), "system": getattr(error, "system", None),
+              "attempts": attempts}
+    where = {"b_key": key, "b_kind": kind}
+    if conn.execute(OPEN_OF_KEY, where).first() is not None:
+        conn.execute(UPDATE_OPEN, {**where, **values})
+    else:
+        conn.execute(sa.insert(exc_table).values(business_key=key, kind=kind, created_at=now,
+                                                 **values))
 
 
 def open_exceptions(conn: Connection, kinds: Iterable[str] = KINDS) -> list[sa.Row]:

@@ -46,10 +46,14 @@ class BillingController:
                                     "invoice milestones")
         for step in plan.steps:
             self._invoice(step, snap, attempt, changes)
+        if plan.held:  # billed what may be; the rest waits for a person (amend, then replay)
+            raise BusinessRuleError("; ".join(plan.held))
 
     def gave_up(self, key: str, action: Action, error: BaseException, attempt: int,
                 changes: Changes) -> None:
-        """The exception (parked, quarantined, dead letter) and its hop say why."""
+        """The exception (parked, quarantined, dead letter) and its hop say why; the CRM is
+        told through the deal's billing status."""
+        changes.enqueue.append(crm_key(key.removeprefix(self.prefix)))
 
     def _invoice(self, step: InvoiceMilestone, snap: BillingSnapshot, attempt: int,
                  changes: Changes) -> None:
@@ -71,17 +75,17 @@ class BillingController:
 
     def _note(self, snap: BillingSnapshot, plan: BillingPlan, attempt: int,
               changes: Changes) -> None:
-        """A schedule that cannot be billed, or progress on milestones it lacks, is shown in
+        """Milestones held back, or progress on milestones the schedule lacks, are shown in
         the lineage once (and again when it changes); nothing is invoiced for them."""
         now, note = self.clock(), note_of(plan)
         changes.set_state(snap.opportunity.id, billing_note=note)
         changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, "billing", "handoff",
-                                "blocked" if plan.blocked else "ok", attempt, now, now,
-                                detail=note or "billing schedule can be billed as sold"))
+                                "blocked" if plan.held else "ok", attempt, now, now,
+                                detail=note or "every billable milestone can be billed as sold"))
 
 
 def note_of(plan: BillingPlan) -> str:
-    reasons = [plan.blocked] if plan.blocked else []
+    reasons = list(plan.held)
     reasons += [f"progress for milestone {m!r}, which the schedule does not have, ignored"
                 for m in plan.ignored]
     return "; ".join(reasons)

@@ -22,24 +22,26 @@ COUNTED = (InvoiceStatus.POSTED, InvoiceStatus.PAID)
 
 
 def billing_summaries(conn: Connection, deals: Sequence[sa.Row]) -> dict[str, BillingSummary]:
-    """Summaries of the deals (rows with `opportunity_id` and the deal's `data`) that have
-    invoices; deals without any are left out."""
+    """Summaries of the deals (rows with `opportunity_id`, `billing_note` and the deal's
+    `data`) that have invoices or milestones held; the others are left out."""
     by_deal: dict[str, list[Invoice]] = {}
     for row in conn.execute(INVOICES_OF, {"b_ids": [d.opportunity_id for d in deals]}):
         by_deal.setdefault(row.opportunity_id, []).append(invoice_of(row))
-    return {d.opportunity_id: summarize(by_deal[d.opportunity_id], len(d.data.get("milestones", ())))
-            for d in deals if d.opportunity_id in by_deal}
+    return {d.opportunity_id: summarize(by_deal.get(d.opportunity_id, []), d.data, d.billing_note)
+            for d in deals if d.opportunity_id in by_deal or d.billing_note}
 
 
-def summarize(deal_invoices: list[Invoice], milestones: int) -> BillingSummary:
+def summarize(deal_invoices: list[Invoice], deal: dict, held: str = "") -> BillingSummary:
     counted = [i for i in deal_invoices if i.status in COUNTED]
-    currency = deal_invoices[0].total.currency
-    latest = max(deal_invoices, key=lambda i: (i.invoice_date or date.min, i.number or ""))
+    currency = deal["currency"]
+    latest = max(deal_invoices, key=lambda i: (i.invoice_date or date.min, i.number or ""),
+                 default=None)
     return BillingSummary(
         invoiced=Money(sum((i.total.amount for i in counted), Decimal(0)), currency),
         paid=Money(sum((i.paid.amount for i in counted), Decimal(0)), currency),
-        invoiced_milestones=len(counted), milestones=milestones,
-        last_invoice=f"{latest.number or latest.target_id} {latest.status}")
+        invoiced_milestones=len(counted), milestones=len(deal.get("milestones") or ()),
+        last_invoice=f"{latest.number or latest.target_id} {latest.status}" if latest else "",
+        held=held)
 
 
 def billing_fingerprint(summary: BillingSummary | None) -> str | None:
@@ -47,5 +49,6 @@ def billing_fingerprint(summary: BillingSummary | None) -> str | None:
     if summary is None:
         return None
     text = (f"{summary.invoiced.quantized()}|{summary.paid.quantized()}|{summary.invoiced.currency}|"
-            f"{summary.invoiced_milestones}|{summary.milestones}|{summary.last_invoice}")
+            f"{summary.invoiced_milestones}|{summary.milestones}|{summary.last_invoice}|"
+            f"{summary.held}")
     return hashlib.sha256(text.encode()).hexdigest()[:32]

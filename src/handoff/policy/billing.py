@@ -1,16 +1,17 @@
 """Invoice eligibility: when a milestone of the sold schedule may be invoiced.
 
 `[policy.billing] invoice_when = "achieved"` (the default) bills a milestone once delivery
-says it is done; "accepted" waits for the customer's sign-off. A schedule that does not add
-up to the contract value is never billed: sold must equal invoiced.
+says it is done; "accepted" waits for the customer's sign-off. A milestone that would take
+the invoiced total above the contract value is held for a person, never invoiced: nothing
+is billed that was not sold.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from handoff.domain import MilestoneStatus, Opportunity
-from handoff.domain.billing import schedule_total
+from handoff.domain import Milestone, MilestoneStatus, Money, Opportunity
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,13 +19,13 @@ class BillingPolicy:
     invoice_when: MilestoneStatus = MilestoneStatus.ACHIEVED
 
 
-def schedule_problem(opp: Opportunity) -> str | None:
-    """Why the deal's billing schedule cannot be billed as sold, or None."""
-    schedule = opp.contract.milestones
-    if not schedule:
+def over_contract_value(opp: Opportunity, invoiced: Decimal, milestone: Milestone) -> str | None:
+    """Why invoicing `milestone` now would bill more than was sold, or None. `invoiced`: what
+    is already invoiced (or about to be) for the deal."""
+    value = opp.contract.value
+    after = invoiced + milestone.amount.amount
+    if after <= value.amount:
         return None
-    total = schedule_total(schedule, opp.amount.currency)
-    if total.amount != opp.contract.value.amount:
-        return (f"billing schedule adds up to {total.quantized()} {total.currency}, "
-                f"not the contract value {opp.contract.value.quantized()} {total.currency}")
-    return None
+    return (f"milestone {milestone.id} ({milestone.amount.quantized()} {value.currency}) would "
+            f"bring the invoiced total to {Money(after, value.currency).quantized()} "
+            f"{value.currency}, above the contract value {value.quantized()} {value.currency}")
