@@ -13,6 +13,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
 from handoff.config import Settings, load_settings
 from handoff.errors import HandoffError
 
@@ -80,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--kind", action="append", choices=["dead_letter", "parked", "quarantined"],
                         help="only these kinds (repeatable; default all)")
     replay.add_argument("--key", action="append", help="only this business key (repeatable)")
+
+    audit = _command(commands, "audit", _audit, "the hash-chained log of financial changes")
+    audit.add_argument("action", choices=["verify", "log"],
+                       help="verify: recompute the chain; log: print the entries")
+    audit.add_argument("--key", help="log: only this deal")
     return parser
 
 
@@ -245,6 +252,27 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     keys = replay(_open(settings), utcnow(), kinds=args.kind or KINDS, keys=args.key)
     print(f"re-queued {len(keys)} key(s)" + (": " + ", ".join(keys) if keys else ""))
+    return 0
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.store import audit
+    from handoff.store.tables import audit_log
+
+    db = _open(settings)
+    with db.reading() as conn:
+        if args.action == "verify":
+            verdict = audit.verify(conn)
+            if verdict.intact:
+                print(f"audit chain intact: {verdict.entries} entries")
+                return 0
+            raise HandoffError(f"audit entry {verdict.broken_at} is broken: {verdict.reason}")
+        query = sa.select(audit_log).order_by(audit_log.c.seq)
+        if args.key:
+            query = query.where(audit_log.c.business_key == args.key)
+        for row in conn.execute(query):
+            print(f"{row.seq:6d}  {row.recorded_at[:23]}  {row.actor:10s}  {row.action:18s}  "
+                  f"{row.business_key}  {row.after or ''}")
     return 0
 
 

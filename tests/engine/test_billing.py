@@ -1,5 +1,6 @@
 """Billing by milestone: worker + billing controller on a real database, in-memory systems."""
 
+import json
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -14,7 +15,8 @@ from handoff.engine.inbox import Outcome, accept
 from handoff.engine.retry import RetryPolicy
 from handoff.errors import TransientError
 from handoff.policy.billing import BillingPolicy
-from handoff.store.tables import hops, invoices
+from handoff.store import audit
+from handoff.store.tables import audit_log, hops, invoices
 from tests.factories import (
     SCHEDULE,
     customer_data,
@@ -148,3 +150,10 @@ def test_invoices_are_kept_with_their_status(db) -> None:
     assert sum(r.total for r in rows) == Decimal("120000.00")
     assert {InvoiceStatus(r.status) for r in rows} == {InvoiceStatus.POSTED}
     assert crm.records["006A"].billing.describe().startswith("3 of 3 milestones invoiced")
+    with db.reading() as conn:
+        logged = list(conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)))
+        assert audit.verify(conn) == audit.Verdict(3)
+    assert [(e.actor, e.action, e.business_key) for e in logged] == [
+        ("handoff", "invoice.posted", "006A")] * 3
+    assert sorted(json.loads(e.after)["total"] for e in logged) == ["30000.00", "30000.00",
+                                                                    "60000.00"]

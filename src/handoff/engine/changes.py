@@ -11,6 +11,8 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from handoff.engine import queue
+from handoff.store import audit
+from handoff.store.audit import AuditEntry
 from handoff.store.billing import InvoiceRecord, save_invoices
 from handoff.store.provisioning import Hop, record_hops, save_states
 
@@ -21,6 +23,7 @@ class Changes:
     states: dict[str, dict[str, object]] = field(default_factory=dict)
     enqueue: list[str] = field(default_factory=list)
     invoices: list[InvoiceRecord] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)  # financial changes, hash-chained
 
     def set_state(self, opportunity_id: str, **fields: object) -> None:
         self.states.setdefault(opportunity_id, {}).update(fields)
@@ -32,9 +35,11 @@ class Changes:
             self.set_state(opportunity_id, **fields)
         self.enqueue += other.enqueue
         self.invoices += other.invoices
+        self.audit += other.audit
 
     def apply(self, conn: Connection, now: datetime) -> None:
         record_hops(conn, self.hops)
         save_states(conn, self.states, now)
         save_invoices(conn, self.invoices, now)
+        audit.append(conn, self.audit, now)
         queue.enqueue_many(conn, self.enqueue, now)

@@ -21,6 +21,7 @@ from handoff.engine.retry import Action
 from handoff.errors import BusinessRuleError, HandoffError
 from handoff.flows.billing_plan import BillingPlan, InvoiceMilestone, plan_billing
 from handoff.policy.billing import BillingPolicy
+from handoff.store.audit import AuditEntry
 from handoff.store.billing import BillingSnapshot, InvoiceRecord, load_billing
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
@@ -71,6 +72,11 @@ class BillingController:
                                      detail=describe_invoice(invoice)))
         changes.invoices.append(InvoiceRecord(snap.opportunity.id, step.request.milestone.id,
                                               self.erp.system, invoice))
+        before = snap.invoices.get(step.request.milestone.id)
+        changes.audit.append(AuditEntry(
+            "handoff", f"invoice.{invoice.status}", snap.opportunity.id, snap.correlation_id,
+            audit_view(before, self.erp.system) if before else None,
+            audit_view(invoice, self.erp.system) | {"milestone": step.request.milestone.id}))
         changes.enqueue.append(crm_key(snap.opportunity.id))
 
     def _note(self, snap: BillingSnapshot, plan: BillingPlan, attempt: int,
@@ -89,6 +95,15 @@ def note_of(plan: BillingPlan) -> str:
     reasons += [f"progress for milestone {m!r}, which the schedule does not have, ignored"
                 for m in plan.ignored]
     return "; ".join(reasons)
+
+
+def audit_view(invoice: Invoice, system: str) -> dict[str, object]:
+    """What the audit log keeps of an invoice: amounts as exact decimal text."""
+    return {"system": system, "external_id": invoice.external_id, "target_id": invoice.target_id,
+            "number": invoice.number, "status": invoice.status.value,
+            "currency": invoice.total.currency, "untaxed": str(invoice.untaxed.amount),
+            "tax": str(invoice.tax.amount), "total": str(invoice.total.amount),
+            "amount_due": str(invoice.amount_due.amount)}
 
 
 def describe_invoice(invoice: Invoice) -> str:

@@ -157,3 +157,27 @@ invoices = sa.Table(
     sa.Column("due_date", sa.Date),
     sa.Column("observed_at", UtcDateTime, nullable=False),
 )
+
+# Append-only: the application inserts, never updates or deletes (store/audit.py).
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=False),
+    sa.Column("recorded_at", sa.String(40), nullable=False),  # ISO text: hashed as stored
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("business_key", sa.String(128), nullable=False),
+    sa.Column("correlation_id", sa.String(32)),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+sa.Index("ix_audit_business_key", audit_log.c.business_key)
+
+audit_head = sa.Table(
+    "audit_head", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
