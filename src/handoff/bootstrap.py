@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 
 from handoff.config import Settings
 from handoff.connectors.ports import CrmConnector, ErpConnector
 from handoff.connectors.registry import connect_crm, connect_erp
-from handoff.engine.worker import Worker
-from handoff.flows.billing import BillingController
+from handoff.engine.worker import Schedule, Worker
+from handoff.flows.billing import BillingController, enqueue_unpaid
 from handoff.flows.provisioning import ProvisioningController
 from handoff.flows.write_back import WriteBackController
 from handoff.store.db import Database
@@ -19,9 +20,11 @@ def build_worker(settings: Settings, db: Database, crm: CrmConnector, erp: ErpCo
                  owner: str | None = None) -> Worker:
     controllers = [ProvisioningController(db, erp, settings.release),
                    BillingController(db, erp, settings.billing), WriteBackController(db, crm)]
+    refresh = Schedule("invoices awaiting payment",
+                       timedelta(minutes=settings.billing.refresh_minutes), enqueue_unpaid)
     return Worker(db, controllers, settings.retry, concurrency=settings.worker.concurrency,
                   lease=settings.worker.lease, poll_seconds=settings.worker.poll_seconds,
-                  owner=owner)
+                  owner=owner, schedules=[refresh])
 
 
 def connect_systems(settings: Settings, env: Mapping[str, str] = os.environ,

@@ -126,13 +126,17 @@ def _release(values: Mapping[str, Any]) -> ReleasePolicy:
 
 
 def _billing(values: Mapping[str, Any]) -> BillingPolicy:
-    unknown = set(values) - {"invoice_when"}
+    unknown = set(values) - {"invoice_when", "refresh_minutes"}
     if unknown:
         raise ConfigError(f"[policy.billing]: unknown key(s) {', '.join(sorted(unknown))}; "
-                          "known: invoice_when")
+                          "known: invoice_when, refresh_minutes")
     when = values.get("invoice_when", BillingPolicy().invoice_when.value)
     allowed = (MilestoneStatus.ACHIEVED, MilestoneStatus.ACCEPTED)
     if when not in allowed:
         raise ConfigError(f"[policy.billing] invoice_when: {when!r} is not one of: "
                           f"{', '.join(allowed)}")
-    return BillingPolicy(invoice_when=MilestoneStatus(when))
+    refresh = _coerce(values.get("refresh_minutes", BillingPolicy().refresh_minutes), "float",
+                      "[policy.billing] refresh_minutes")
+    if refresh <= 0:
+        raise ConfigError(f"[policy.billing] refresh_minutes: {refresh} must be above 0")
+    return BillingPolicy(invoice_when=MilestoneStatus(when), refresh_minutes=refresh)

@@ -157,3 +157,26 @@ def test_invoices_are_kept_with_their_status(db) -> None:
         ("handoff", "invoice.posted", "006A")] * 3
     assert sorted(json.loads(e.after)["total"] for e in logged) == ["30000.00", "30000.00",
                                                                     "60000.00"]
+
+
+def test_payments_made_in_the_erp_come_back_to_the_crm_and_the_audit_log(db) -> None:
+    """ERPs send no event when a customer pays: the worker's schedule reads posted invoices
+    again, and a partial then a full payment reach the CRM, each logged once."""
+    crm, erp = MemoryCrm(), MemoryErp()
+    deliver_deal(db)
+    progress(db, "M1")
+    run(db, crm, erp)
+    erp.pay("HO-I-006A-M1", "10000.00")
+    run(db, crm, erp)  # the schedule runs as the worker starts
+    billing = crm.records["006A"].billing
+    assert billing.paid.amount == Decimal("10000.00") and billing.invoiced.amount == Decimal("30000.00")
+    erp.pay("HO-I-006A-M1", "20000.00")
+    run(db, crm, erp)
+    run(db, crm, erp)  # nothing new: nothing logged, nothing written
+    [row] = invoice_rows(db)
+    assert (row.status, row.amount_due) == ("paid", Decimal("0.00"))
+    assert crm.records["006A"].billing.paid.amount == Decimal("30000.00")
+    with db.reading() as conn:
+        actions = [r.action for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq))]
+        assert audit.verify(conn).intact
+    assert actions == ["invoice.posted", "invoice.posted", "invoice.paid"]

@@ -4,6 +4,7 @@ of errors lets a test make any call fail the way a real system would."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections import deque
@@ -78,6 +79,15 @@ class MemoryErp:
     def read_invoice(self, target_id: str) -> Invoice:
         self.faults.before()
         return next(i for i in self.invoices.values() if i.target_id == target_id)
+
+    def pay(self, external_id: str, amount: str) -> None:
+        """The customer pays `amount` of the invoice (a test's doing, as in the ERP's UI)."""
+        with self._lock:
+            invoice = self.invoices[external_id]
+            due = invoice.amount_due.amount - Money.parse(amount, invoice.total.currency).amount
+            self.invoices[external_id] = dataclasses.replace(
+                invoice, amount_due=Money(due, invoice.total.currency),
+                status=InvoiceStatus.PAID if due == 0 else InvoiceStatus.POSTED)
 
     def _upsert(self, table: dict[str, dict[str, object]], external_id: str,
                 fields: dict[str, object]) -> UpsertResult:

@@ -7,6 +7,10 @@ A batch controller (write-back) gets many keys in one call. Each worker keeps at
 batch per controller in flight, so while a batch is out the next one fills up: under load
 batches grow, when idle a single key goes out at once (group commit).
 
+Schedules are the polling half of hybrid sync: a job run every so often that enqueues keys
+whose systems send no events (invoices paid in the ERP). Every worker runs them; enqueueing
+is idempotent, so two workers polling at once cost a query, not a duplicate.
+
 Leases are renewed while a worker holds its keys (claimed, waiting or being reconciled), so
 a slow target system — an ERP taking seconds to post an invoice — never lets a second worker
 take a key the first is still working on. Only a worker that stops renewing (dead, or stalled
@@ -23,9 +27,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from handoff.engine import queue
@@ -66,11 +72,21 @@ class BatchController(Protocol):
 AnyController = Controller | BatchController
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """`job(conn, now)` enqueues what needs a look and returns how many keys; run when the
+    worker starts and every `every` after."""
+
+    name: str
+    every: timedelta
+    job: Callable[[Connection, datetime], int]
+
+
 class Worker:
     def __init__(self, db: Database, controllers: Sequence[AnyController], retry: RetryPolicy, *,
                  concurrency: int = 8, lease: timedelta = timedelta(seconds=60),
                  poll_seconds: float = 0.05, clock: Callable[[], datetime] = utcnow,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, schedules: Sequence[Schedule] = ()) -> None:
         self.db, self.retry, self.clock = db, retry, clock
         self.controllers = {c.prefix: c for c in controllers}
         self.concurrency, self.lease, self.poll = concurrency, lease, poll_seconds
@@ -79,6 +95,8 @@ class Worker:
         self._settler = Settler(db, self.owner, clock)
         self._held: set[str] = set()  # keys claimed and not yet settled or released
         self._held_lock = threading.Lock()
+        self._schedules = list(schedules)
+        self._next_run: dict[str, datetime] = {}
 
     def run(self, stop: threading.Event | None = None, until_idle: bool = False) -> None:
         """Work until `stop` is set, or (until_idle) until the queue holds nothing at all."""
@@ -88,6 +106,7 @@ class Worker:
         with self._settler, self._renewing_leases(), \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.owner) as pool:
             while not stop.is_set():
+                self._run_due_schedules()
                 if len(backlog) < self.concurrency:
                     busy = {prefix for prefix in inflight.values() if prefix}
                     wanted = 2 * self.concurrency - len(backlog)
@@ -107,6 +126,16 @@ class Worker:
                     stop.wait(self._idle_wait())
             wait(inflight)
         self._release(backlog)
+
+    def _run_due_schedules(self) -> None:
+        now = self.clock()
+        for schedule in self._schedules:
+            if self._next_run.get(schedule.name, now) <= now:
+                self._next_run[schedule.name] = now + schedule.every
+                with self.db.transaction() as conn:
+                    queued = schedule.job(conn, now)
+                if queued:
+                    log.info("%s: %d key(s) queued", schedule.name, queued)
 
     @contextmanager
     def _renewing_leases(self) -> Iterator[None]:

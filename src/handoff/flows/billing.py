@@ -1,9 +1,11 @@
 """The billing controller: every billable milestone of a provisioned deal becomes exactly one
-posted invoice in the ERP, and what the ERP shows of it comes back into the deal's lineage
-and, through the write-back controller, to the CRM.
+posted invoice in the ERP, and what the ERP shows of it — paid, partly paid — comes back
+into the deal's lineage and, through the write-back controller, to the CRM.
 
-Keys are `billing:<deal>`: enqueued by delivery's milestone events and when the deal's
-project is first provisioned. The ERP call is idempotent by the invoice's external id.
+Keys are `billing:<deal>`: enqueued by delivery's milestone events, when the deal's project
+is first provisioned, and by the worker's schedule for deals with invoices awaiting payment
+(ERPs send no event when a customer pays). The ERP call is idempotent by the invoice's
+external id.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
 from handoff.connectors.ports import BillingConnector
-from handoff.domain import Invoice
+from handoff.domain import Invoice, InvoiceStatus
+from handoff.engine import queue
 from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
-from handoff.engine.keys import BILLING, crm_key
+from handoff.engine.keys import BILLING, billing_key, crm_key
 from handoff.engine.retry import Action
 from handoff.errors import BusinessRuleError, HandoffError
 from handoff.flows.billing_plan import BillingPlan, InvoiceMilestone, plan_billing
@@ -25,6 +31,7 @@ from handoff.store.audit import AuditEntry
 from handoff.store.billing import BillingSnapshot, InvoiceRecord, load_billing
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
+from handoff.store.tables import invoices
 
 
 class BillingController:
@@ -47,6 +54,8 @@ class BillingController:
                                     "invoice milestones")
         for step in plan.steps:
             self._invoice(step, snap, attempt, changes)
+        for milestone_id, invoice in plan.refresh:
+            self._refresh(milestone_id, invoice, snap, attempt, changes)
         if plan.held:  # billed what may be; the rest waits for a person (amend, then replay)
             raise BusinessRuleError("; ".join(plan.held))
 
@@ -70,13 +79,32 @@ class BillingController:
             raise
         changes.hops.append(dataclasses.replace(hop, finished_at=self.clock(), target_id=invoice.target_id,
                                      detail=describe_invoice(invoice)))
-        changes.invoices.append(InvoiceRecord(snap.opportunity.id, step.request.milestone.id,
-                                              self.erp.system, invoice))
-        before = snap.invoices.get(step.request.milestone.id)
+        self._record(step.request.milestone.id, invoice, snap, changes)
+
+    def _refresh(self, milestone_id: str, held: Invoice, snap: BillingSnapshot, attempt: int,
+                 changes: Changes) -> None:
+        """Read a posted invoice again: a payment (or a cancellation) made in the ERP."""
+        assert isinstance(self.erp, BillingConnector)
+        started = self.clock()
+        invoice = self.erp.read_invoice(held.target_id)
+        if (invoice.status, invoice.amount_due) == (held.status, held.amount_due):
+            return
+        invoice = dataclasses.replace(invoice, external_id=held.external_id)
+        changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, "invoice_status",
+                                self.erp.system, "ok", attempt, started, self.clock(),
+                                target_id=invoice.target_id, detail=describe_invoice(invoice)))
+        self._record(milestone_id, invoice, snap, changes)
+
+    def _record(self, milestone_id: str, invoice: Invoice, snap: BillingSnapshot,
+                changes: Changes) -> None:
+        """Keep the invoice as the ERP showed it, log the change, and tell the CRM."""
+        system = getattr(self.erp, "system", "erp")
+        changes.invoices.append(InvoiceRecord(snap.opportunity.id, milestone_id, system, invoice))
+        before = snap.invoices.get(milestone_id)
         changes.audit.append(AuditEntry(
             "handoff", f"invoice.{invoice.status}", snap.opportunity.id, snap.correlation_id,
-            audit_view(before, self.erp.system) if before else None,
-            audit_view(invoice, self.erp.system) | {"milestone": step.request.milestone.id}))
+            audit_view(before, system) if before else None,
+            audit_view(invoice, system) | {"milestone": milestone_id}))
         changes.enqueue.append(crm_key(snap.opportunity.id))
 
     def _note(self, snap: BillingSnapshot, plan: BillingPlan, attempt: int,
@@ -111,3 +139,15 @@ def describe_invoice(invoice: Invoice) -> str:
             f"{invoice.total.quantized()} {invoice.total.currency} "
             f"(untaxed {invoice.untaxed.quantized()}, tax {invoice.tax.quantized()}, "
             f"due {invoice.amount_due.quantized()})")
+
+
+AWAITING_PAYMENT = (sa.select(invoices.c.opportunity_id).distinct()
+                    .where(invoices.c.status == InvoiceStatus.POSTED.value))
+
+
+def enqueue_unpaid(conn: Connection, now: datetime) -> int:
+    """The schedule's job: every deal with an invoice posted and not yet paid, to be read
+    again (the worker runs it every `[policy.billing] refresh_minutes`)."""
+    deals = list(conn.execute(AWAITING_PAYMENT).scalars())
+    queue.enqueue_many(conn, [billing_key(deal) for deal in deals], now)
+    return len(deals)

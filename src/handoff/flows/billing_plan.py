@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from handoff.domain import InvoiceStatus, MilestoneInvoice
+from handoff.domain import Invoice, InvoiceStatus, MilestoneInvoice
 from handoff.domain.ids import invoice_external_id
 from handoff.policy.billing import BillingPolicy, over_contract_value
 from handoff.store.billing import BillingSnapshot
@@ -31,6 +31,7 @@ class BillingPlan:
     waiting: str = ""   # nothing wrong, not yet: the project is not provisioned
     held: tuple[str, ...] = ()     # a person must act: these would bill more than was sold
     ignored: tuple[str, ...] = ()  # progress for milestones the schedule does not have
+    refresh: tuple[tuple[str, Invoice], ...] = ()  # (milestone, invoice) awaiting payment
 
 
 def plan_billing(snap: BillingSnapshot, policy: BillingPolicy, today: date) -> BillingPlan:
@@ -58,4 +59,5 @@ def plan_billing(snap: BillingSnapshot, policy: BillingPolicy, today: date) -> B
         billed += milestone.amount.amount - already
         steps.append(InvoiceMilestone(MilestoneInvoice(
             invoice_external_id(opp.id, milestone.id), opp.id, milestone, today)))
-    return BillingPlan(opp.id, tuple(steps), held=tuple(held), ignored=ignored)
+    refresh = tuple((m, i) for m, i in snap.invoices.items() if i.status is InvoiceStatus.POSTED)
+    return BillingPlan(opp.id, tuple(steps), held=tuple(held), ignored=ignored, refresh=refresh)

@@ -17,6 +17,7 @@ from handoff.domain import Milestone, MilestoneStatus, Money, Opportunity
 @dataclass(frozen=True, slots=True)
 class BillingPolicy:
     invoice_when: MilestoneStatus = MilestoneStatus.ACHIEVED
+    refresh_minutes: float = 15.0  # how often posted, unpaid invoices are read again
 
 
 def over_contract_value(opp: Opportunity, invoiced: Decimal, milestone: Milestone) -> str | None:
