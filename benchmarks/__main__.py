@@ -16,11 +16,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import baseline, databases, intake, machine, provisioning, report, transports, twins
+from benchmarks import (
+    baseline,
+    databases,
+    intake,
+    machine,
+    provisioning,
+    report,
+    transports,
+    tryton,
+    twins,
+)
 from benchmarks.progress import say
 from benchmarks.sandbox import BenchmarkFailed, Twins, running_twins
 
-PHASES = ("twins", "intake", "provisioning", "baseline")
+PHASES = ("twins", "intake", "provisioning", "baseline", "tryton")
 DOCUMENT = Path("docs/BENCHMARKS.md")
 
 
@@ -37,15 +47,17 @@ class Sizes:
     sqlite_workers: tuple[int, ...]    # worker processes of each SQLite provisioning run
     postgres_workers: tuple[int, ...]  # … and of each PostgreSQL run
     baseline_deals: int
+    tryton_deals: int   # deals provisioned and invoiced through the Tryton connector
 
 
 FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000,
              transport_calls=2000, events=3000,
              bare_rows=2000, deals=2000, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
-             baseline_deals=500)
+             baseline_deals=500, tryton_deals=20)
 QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, transport_calls=50,
               events=100, bare_rows=200,
-              deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20)
+              deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20,
+              tryton_deals=2)
 
 
 @dataclass
@@ -85,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_phases(phases: list[str], sizes: Sizes, postgres: bool, results: report.Results) -> None:
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as scratch, ExitStack() as stack:
-        twins_needed = set(phases) - {"intake"}
+        twins_needed = set(phases) - {"intake", "tryton"}
         sandbox = stack.enter_context(running_twins(Path(scratch) / "tls")) if twins_needed else None
         bench = Bench(sizes, Path(scratch), postgres, sandbox, results)
         for phase in phases:
@@ -146,9 +158,14 @@ def run_baseline(bench: Bench) -> None:
     bench.results.baseline = baseline.compare(bench.twins, bench.scratch, bench.sizes.baseline_deals)
 
 
+def run_tryton(bench: Bench) -> None:
+    backends = ["sqlite", "postgresql"] if bench.postgres else ["sqlite"]
+    bench.results.tryton = tryton.measure_tryton(backends, bench.sizes.tryton_deals)
+
+
 RUNNERS: dict[str, Callable[[Bench], None]] = {
     "twins": run_twins, "intake": run_intake, "provisioning": run_provisioning,
-    "baseline": run_baseline,
+    "baseline": run_baseline, "tryton": run_tryton,
 }
 
 

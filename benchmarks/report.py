@@ -13,6 +13,7 @@ from benchmarks.load import THREADS
 from benchmarks.machine import Machine
 from benchmarks.provisioning import ProvisioningRun, StartUp
 from benchmarks.transports import TransportRun
+from benchmarks.tryton import TrytonRun
 from benchmarks.twins import NETSUITE_UPSERT, CallCapacity
 
 MARKER = "<!-- figures below are written by make bench -->"
@@ -35,6 +36,7 @@ class Results:
     provisioning: list[ProvisioningRun] | None = None
     start_up: StartUp | None = None
     baseline: list[Side] | None = None
+    tryton: list[TrytonRun] | None = None
     notes: list[str] = field(default_factory=list)
     load_at_start: float = 0.0  # 1-minute load average before the first phase
 
@@ -58,6 +60,7 @@ def summary(results: Results, explain: bool = False) -> str:
         (results.twins, twins_section), (results.transports, transports_section),
         (results.intake, intake_section),
         (results.provisioning, provisioning_section), (results.baseline, baseline_section),
+        (results.tryton, tryton_section),
     ]
     parts = [render(results, explain) for measured, render in sections if measured is not None]
     notes = "".join(f"- {note}\n" for note in results.notes)
@@ -168,6 +171,22 @@ timed until every deal is provisioned and written back. Duplicate projects = pro
     return section("Baseline: a webhook script beside handoff", about, explain, table(
         ["", "deals", "deliveries", "seconds", "deals/s", "NetSuite projects",
          "duplicate projects", "NetSuite customers"], rows))
+
+
+def tryton_section(results: Results, explain: bool) -> str:
+    about = """The Tryton connector against a real Tryton 8.2 (the sandbox, started from its cached
+database), one call at a time: *provisioning* is one deal's customer and project, each looked
+up by its external id before it is created; *invoice + post* is one milestone made billable,
+invoiced by the project's Invoice button, given its reference and posted, then read back.
+The slowest JSON-RPC methods show that Tryton's own work dominates.
+"""
+    rows = [[r.backend, str(r.deals), f"{r.median_ms(r.provision):.0f}",
+             f"{r.median_ms(r.invoice):.0f}",
+             ", ".join(f"`{m.removeprefix('model.')}` {1000 * s:.0f}" for m, s in r.slowest_methods())]
+            for r in results.tryton or []]
+    return section("Tryton through the connector", about, explain, table(
+        ["backend", "deals", "provisioning ms (median)", "invoice + post ms (median)",
+         "slowest methods, ms per deal"], rows))
 
 
 def section(title: str, about: str, explain: bool, body: str) -> str:
