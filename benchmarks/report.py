@@ -20,7 +20,7 @@ MARKER = "<!-- figures below are written by make bench -->"
 INTRO = f"""# Benchmarks
 
 What handoff does per second on one small machine, what bounds it, and what a plain webhook
-script does with the same deliveries. Run `make bench` (three to four minutes on two cores)
+script does with the same deliveries. Run `make bench` (about eight minutes on two cores)
 to measure again; it rewrites everything below the marker and keeps this text.
 
 {MARKER}
