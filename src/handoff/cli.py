@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only these kinds (repeatable; default all)")
     replay.add_argument("--key", action="append", help="only this business key (repeatable)")
 
+    export = _command(commands, "export", _export, "the billing feed for analytics, as JSON Lines")
+    export.add_argument("--since", help="only invoices observed at or after this ISO time (UTC)")
+    export.add_argument("--out", type=Path, help="write to this file (default: standard output)")
+
     audit = _command(commands, "audit", _audit, "the hash-chained log of financial changes")
     audit.add_argument("action", choices=["verify", "log"],
                        help="verify: recompute the chain; log: print the entries")
@@ -252,6 +256,28 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     keys = replay(_open(settings), utcnow(), kinds=args.kind or KINDS, keys=args.key)
     print(f"re-queued {len(keys)} key(s)" + (": " + ", ".join(keys) if keys else ""))
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from handoff.flows.billing_feed import write_feed
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise HandoffError(f"--since {args.since!r} is not an ISO time") from None
+        since = since.replace(tzinfo=since.tzinfo or UTC)
+    db = _open(settings)
+    if args.out is None:
+        write_feed(db, sys.stdout.buffer, since)
+        return 0
+    with args.out.open("wb") as out:
+        count = write_feed(db, out, since)
+    print(f"{count} invoice row(s) written to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -180,3 +180,28 @@ def test_payments_made_in_the_erp_come_back_to_the_crm_and_the_audit_log(db) -> 
         actions = [r.action for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq))]
         assert audit.verify(conn).intact
     assert actions == ["invoice.posted", "invoice.posted", "invoice.paid"]
+
+
+def test_the_analytics_feed_has_a_row_per_invoice_with_exact_amounts(db, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    crm, erp = MemoryCrm(), MemoryErp()
+    deliver_deal(db)
+    progress(db, "M1")
+    progress(db, "M2")
+    run(db, crm, erp)
+    erp.pay("HO-I-006A-M2", "60000.00")
+    run(db, crm, erp)
+    out = tmp_path / "billing.jsonl"
+    result = subprocess.run([sys.executable, "-m", "handoff.cli", "export", "--out", str(out),
+                             "--database", str(db.url)],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().endswith(f"2 invoice row(s) written to {out}")
+    rows = {r["milestone_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert (rows["M1"]["status"], rows["M1"]["total"], rows["M1"]["paid"]) == (
+        "posted", "30000.00", "0.00")
+    assert (rows["M2"]["status"], rows["M2"]["paid"], rows["M2"]["amount_due"]) == (
+        "paid", "60000.00", "0.00")
+    assert all(r["correlation_id"] and r["observed_at"].endswith("+00:00") for r in rows.values())
