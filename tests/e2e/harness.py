@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from handoff.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from handoff.connectors.twin_process import TwinProcess
+from handoff.demo.run import set_faults
 from handoff.demo.scenario import Deal, Fate, deliveries, seed_crm
 from handoff.engine import queue
 from handoff.engine.exceptions import open_exceptions
@@ -43,11 +44,6 @@ def won_deals_as_events(crm: SalesforceConnector, count: int, rng: random.Random
     customers, opportunities = list(crm.changed_accounts(since)), list(crm.changed_opportunities(since))
     assert len(opportunities) == count
     return deliveries(customers, opportunities, rng, copies=copies, stale_share=0.5)
-
-
-def set_faults(twin: TwinProcess, plan: dict[str, Any]) -> None:
-    with twin.control() as control:
-        control.put("/_twin/faults", json=plan).raise_for_status()
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -36,7 +36,7 @@ def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo
              out: Out = print) -> DemoSummary:
     started = time.monotonic()
     rng = random.Random(seed)
-    database_url = _fresh_workdir(workdir)
+    database_url = fresh_workdir(workdir)
     with ExitStack() as stack:
         out(f"Starting the sandbox twins (Salesforce, NetSuite) and handoff on {database_url}")
         sf = stack.enter_context(TwinProcess("salesforce", workdir / "tls"))
@@ -52,23 +52,23 @@ def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo
         service_url = f"http://127.0.0.1:{port}"
         stack.enter_context(HandoffProcess(["serve", "--port", str(port)], env,
                                            ready_url=f"{service_url}/healthz"))
-        _set_faults(ns, FAULTS)
+        set_faults(ns, FAULTS)
         stack.enter_context(HandoffProcess(["worker"], env))
         refused = _phase_one(crm, service_url, rng, out)
-        _set_faults(sf, CRM_FAULTS)
-        _set_faults(ns, {**FAULTS, "maintenance_seconds": 2})
+        set_faults(sf, CRM_FAULTS)
+        set_faults(ns, {**FAULTS, "maintenance_seconds": 2})
         out("NetSuite maintenance window: every call answered 503 for 2 s")
-        _wait_idle(service_url, out)
-        _set_faults(sf, {})  # the demo's own edits in the CRM are not under test
+        wait_idle(service_url, out)
+        set_faults(sf, {})  # the demo's own edits in the CRM are not under test
         _phase_two(crm, fates, accounts, service_url, rng, out)
-        _set_faults(sf, CRM_FAULTS)
-        _wait_idle(service_url, out)
+        set_faults(sf, CRM_FAULTS)
+        wait_idle(service_url, out)
         summary = gather(database_url, fates, sf, ns, refused, time.monotonic() - started)
     out(render(summary, database_url))
     return summary
 
 
-def _fresh_workdir(workdir: Path) -> str:
+def fresh_workdir(workdir: Path) -> str:
     database = workdir / "handoff.db"
     for leftover in workdir.glob("handoff.db*"):
         leftover.unlink()
@@ -139,8 +139,8 @@ def _phase_one(crm: SalesforceConnector, service_url: str, rng: random.Random,
     events = scenario.deliveries(customers, opportunities, rng)
     out(f"Delivering {len(events)} CloudEvents for {len(opportunities)} deals: repeats, "
         "reordering and stale versions, with 429s, 503s and lost responses injected")
-    statuses = _post_all(service_url, [orjson.dumps(e) for e in events])
-    out(f"  intake answered {_tally(statuses)}")
+    statuses = post_all(service_url, [orjson.dumps(e) for e in events])
+    out(f"  intake answered {tally(statuses)}")
     return _post_bad_inputs(service_url, opportunities[0])
 
 
@@ -157,10 +157,10 @@ def _phase_two(crm: SalesforceConnector, fates: dict[str, scenario.Fate],
     events = scenario.deliveries(customers, unblocking, rng)
     out(f"Customer master validates {len(customers)} customers and {len(unblocking)} SOWs are "
         f"approved: {len(events)} more events")
-    _post_all(service_url, [orjson.dumps(e) for e in events])
+    post_all(service_url, [orjson.dumps(e) for e in events])
 
 
-def _post_all(service_url: str, bodies: Iterable[bytes]) -> list[int]:
+def post_all(service_url: str, bodies: Iterable[bytes]) -> list[int]:
     headers = {"content-type": "application/cloudevents+json"}
     with httpx.Client(base_url=service_url, timeout=30.0) as client, \
             ThreadPoolExecutor(8) as pool:
@@ -173,15 +173,15 @@ def _post_bad_inputs(service_url: str, template: dict[str, Any]) -> list[tuple[s
     bodies += [(problem, orjson.dumps(scenario.bad_opportunity(template, problem)))
                for problem in ("wrong currency", "negative amount")]
     return [(label, status) for (label, _), status
-            in zip(bodies, _post_all(service_url, [raw for _, raw in bodies]), strict=True)]
+            in zip(bodies, post_all(service_url, [raw for _, raw in bodies]), strict=True)]
 
 
-def _set_faults(twin: TwinProcess, plan: dict[str, Any]) -> None:
+def set_faults(twin: TwinProcess, plan: dict[str, Any]) -> None:
     with twin.control() as control:
         control.put("/_twin/faults", json=plan).raise_for_status()
 
 
-def _wait_idle(service_url: str, out: Out, timeout: float = 120.0) -> None:
+def wait_idle(service_url: str, out: Out, timeout: float = 120.0) -> None:
     """Until the queue is empty twice in a row (nothing queued, nothing in backoff)."""
     deadline, empty_polls, shown = time.monotonic() + timeout, 0, -1
     with httpx.Client(base_url=service_url, timeout=5.0) as client:
@@ -199,7 +199,7 @@ def _wait_idle(service_url: str, out: Out, timeout: float = 120.0) -> None:
     raise RuntimeError(f"the queue did not drain within {timeout:.0f} s")
 
 
-def _tally(statuses: list[int]) -> str:
+def tally(statuses: list[int]) -> str:
     counts: dict[int, int] = {}
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1

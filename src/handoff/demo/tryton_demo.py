@@ -25,12 +25,12 @@ from handoff.demo.processes import HandoffProcess
 from handoff.demo.run import (
     CRM_FAULTS,
     Out,
-    _fresh_workdir,
-    _post_all,
-    _set_faults,
-    _tally,
-    _wait_idle,
+    fresh_workdir,
+    post_all,
     secrets_for,
+    set_faults,
+    tally,
+    wait_idle,
     write_config,
 )
 from handoff.render import table
@@ -65,7 +65,7 @@ class TrytonDemoSummary:
 def run_tryton_demo(deals: int = 30, seed: int = 7, workdir: Path = Path(".handoff/demo-tryton"),
                     out: Out = print) -> TrytonDemoSummary:
     started, rng = time.monotonic(), random.Random(seed)
-    database_url = _fresh_workdir(workdir)
+    database_url = fresh_workdir(workdir)
     with ExitStack() as stack:
         out("Starting the Salesforce twin, a real Tryton (its sandbox database comes from the "
             f"cache; the first run builds it) and handoff on {database_url}")
@@ -86,16 +86,16 @@ def run_tryton_demo(deals: int = 30, seed: int = 7, workdir: Path = Path(".hando
         stack.enter_context(HandoffProcess(["serve", "--port", str(port)], env,
                                            ready_url=f"{service_url}/healthz"))
         stack.enter_context(HandoffProcess(["worker"], env))
-        _set_faults(sf, CRM_FAULTS)
+        set_faults(sf, CRM_FAULTS)
         opportunities = [scenario.with_schedule(o) for o in crm.changed_opportunities(since)]
         events = scenario.deliveries(list(crm.changed_accounts(since)), opportunities, rng)
         out(f"Delivering {len(events)} CloudEvents (repeats, stale versions; Salesforce throttles "
             "now and then)")
-        out(f"  intake answered {_tally(_post_all(service_url, [orjson.dumps(e) for e in events]))}")
-        _wait_idle(service_url, out)
+        out(f"  intake answered {tally(post_all(service_url, [orjson.dumps(e) for e in events]))}")
+        wait_idle(service_url, out)
         reported = _report_milestones(service_url, fates, rng, out)
-        _wait_idle(service_url, out)
-        _set_faults(sf, {})
+        wait_idle(service_url, out)
+        set_faults(sf, {})
         summary = _gather(database_url, fates, sf, info, reported, time.monotonic() - started)
     out(render(summary, database_url))
     return summary
@@ -112,7 +112,7 @@ def _report_milestones(service_url: str, fates: dict[str, scenario.Fate], rng: r
     reports += [scenario.milestone_event(o, "M2", on="2026-11-26") for o in second]
     out(f"Delivery reports {len(reports)} milestones achieved ({len(first)} kick-offs, "
         f"{len(second)} acceptances): each must become one posted Tryton invoice")
-    _post_all(service_url, [orjson.dumps(r) for r in reports * 2])
+    post_all(service_url, [orjson.dumps(r) for r in reports * 2])
     return len(reports)
 
 

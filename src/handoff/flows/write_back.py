@@ -29,8 +29,7 @@ DESIRED = (
     sa.select(provisioning.c.opportunity_id, provisioning.c.status, provisioning.c.detail,
               provisioning.c.project_target_id, provisioning.c.written_back,
               provisioning.c.billing_written_back, provisioning.c.billing_note,
-              opportunities.c.correlation_id,
-              opportunities.c.data)
+              opportunities.c.correlation_id)
     .join(opportunities, opportunities.c.id == provisioning.c.opportunity_id)
     .where(provisioning.c.opportunity_id.in_(sa.bindparam("b_ids", expanding=True)))
 )
