@@ -20,7 +20,7 @@ from benchmarks.progress import say
 from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings
 from handoff.connectors.tryton.jsonrpc import TrytonRpc
 from handoff.connectors.tryton.sandbox import TrytonProcess
-from handoff.domain import BillingMethod, Customer, Milestone, MilestoneInvoice, Money, Project
+from handoff.domain import BillingMethod, Customer, InvoiceRequest, Milestone, Money, Project
 
 
 @dataclass
@@ -57,7 +57,7 @@ def measure_backend(backend: str, deals: int) -> TrytonRun:
             for _ in range(deals):
                 key = uuid.uuid4().hex[:10]
                 project_id = _timed(run.provision, partial(_provision, tryton, key))
-                _timed(run.invoice, partial(tryton.invoice_milestone, _milestone(key), project_id))
+                _timed(run.invoice, partial(tryton.issue_invoice, _milestone(key), project_id))
     say(f"    provisioning {run.median_ms(run.provision):.0f} ms, invoice + post "
         f"{run.median_ms(run.invoice):.0f} ms (medians of {deals})")
     return run
@@ -71,8 +71,8 @@ def _provision(tryton: TrytonConnector, key: str) -> str:
     return tryton.upsert_project(project, party.target_id).target_id
 
 
-def _milestone(key: str) -> MilestoneInvoice:
-    return MilestoneInvoice(f"HO-I-B{key}-M1", f"B{key}",
+def _milestone(key: str) -> InvoiceRequest:
+    return InvoiceRequest(f"HO-I-B{key}-M1", f"B{key}",
                             Milestone("M1", "Kick-off", Money(Decimal("4000.00"), "USD")),
                             dt.date.today())
 

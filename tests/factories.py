@@ -6,7 +6,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handoff.engine.payloads import CUSTOMER_CHANGED, MILESTONE_CHANGED, OPPORTUNITY_CHANGED
+from handoff.engine.payloads import (
+    CUSTOMER_CHANGED,
+    MILESTONE_CHANGED,
+    OPPORTUNITY_CHANGED,
+    TIME_ENTRY_CHANGED,
+)
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -69,4 +74,18 @@ def milestone_data(opp_id: str, milestone_id: str, status: str = "achieved", min
 
 def milestone_event(data: dict[str, Any], **kw: Any) -> dict[str, Any]:
     envelope = event(data, kind=MILESTONE_CHANGED, source="/psa/delivery", **kw)
+    return envelope | {"subject": f"{data['opportunity_id']}/{data['id']}"}
+
+
+def time_entry_data(opp_id: str, entry_id: str, work_date: str, hours: str = "8",
+                    status: str = "approved", minutes: int = 0, **overrides: Any) -> dict[str, Any]:
+    data = {"opportunity_id": opp_id, "id": entry_id, "work_date": work_date, "hours": hours,
+            "rate": "150.00", "currency": "USD", "status": status, "person": "consultant-1",
+            "version": stamp(minutes)}
+    data.update(overrides)
+    return data
+
+
+def time_entry_event(data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    envelope = event(data, kind=TIME_ENTRY_CHANGED, source="/psa/time", **kw)
     return envelope | {"subject": f"{data['opportunity_id']}/{data['id']}"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from handoff.cli_amend import add_amend_command
 from handoff.config import Settings, load_settings
 from handoff.errors import HandoffError
 
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="threads (default from config)")
     worker.add_argument("--until-idle", action="store_true", help="exit when the queue is empty")
 
+    _command(commands, "poll", _poll, "read what changed in the CRM since the last poll, now")
+
     sandbox = _command(commands, "sandbox", _sandbox, "run the sandbox CRM and ERP until Ctrl-C")
     sandbox.add_argument("--erp", choices=["netsuite", "tryton"], default="netsuite",
                          help="the NetSuite twin (default) or a real Tryton server")
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("action", choices=["verify", "log"],
                        help="verify: recompute the chain; log: print the entries")
     audit.add_argument("--key", help="log: only this deal")
+    add_amend_command(commands, _command)
     return parser
 
 
@@ -148,7 +153,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from handoff.api import create_app
 
-    uvicorn.run(create_app(_open(settings)), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(_open(settings), settings.roles), host=args.host, port=args.port,
+                log_level="warning")
     return 0
 
 
@@ -171,6 +177,19 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         worker.run(stop, until_idle=args.until_idle)
     except KeyboardInterrupt:
         stop.set()
+    return 0
+
+
+def _poll(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.connectors.ports import CrmChangeFeed
+    from handoff.connectors.registry import connect_crm
+    from handoff.engine.clock import utcnow
+    from handoff.flows.polling import CrmPoll
+
+    crm = connect_crm(settings.systems, os.environ)
+    if not isinstance(crm, CrmChangeFeed):
+        raise HandoffError(f"the {crm.system} connector cannot list its changes")
+    print(f"{crm.system}: {CrmPoll(crm).run(_open(settings), utcnow())}")
     return 0
 
 
@@ -212,6 +231,7 @@ def _trace(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    from handoff.engine.clock import utcnow
     from handoff.flows.plan import plan_provisioning
     from handoff.store.provisioning import load_snapshot
 
@@ -220,7 +240,7 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         snap = load_snapshot(conn, args.opportunity_id)
     if snap is None:
         raise HandoffError(f"no opportunity {args.opportunity_id!r} in {settings.database_url}")
-    plan = plan_provisioning(snap.opportunity, snap.customer, snap.state, settings.release)
+    plan = plan_provisioning(snap, settings.release, settings.ownership, utcnow())
     print(f"{plan.opportunity_id}: {plan.status}" + (f" — {plan.detail}" if plan.detail else ""))
     notes, billing = _billing_plan(db, args.opportunity_id, settings)
     steps = [step.describe() for step in plan.steps] + billing
@@ -243,7 +263,7 @@ def _billing_plan(db: Database, opportunity_id: str, settings: Settings,
 
     with db.reading() as conn:
         snap = load_billing(conn, opportunity_id)
-    if snap is None or not snap.opportunity.contract.milestones:
+    if snap is None:
         return [], []
     plan = plan_billing(snap, settings.billing, utcnow().date())
     notes = [note for note in (plan.waiting, note_of(plan)) if note]

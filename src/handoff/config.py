@@ -3,12 +3,13 @@ overrides for scalars, secrets only from the environment.
 
     HANDOFF_CONFIG            path of the TOML file (default: ./handoff.toml if present)
     HANDOFF_DATABASE_URL      overrides [database] url
-    HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker] or [retry],
+    HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker], [retry] or [poll],
                               e.g. HANDOFF_WORKER_CONCURRENCY=16
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -21,10 +22,12 @@ from handoff.domain import MilestoneStatus
 from handoff.engine.retry import RetryPolicy
 from handoff.errors import ConfigError
 from handoff.policy.billing import BillingPolicy
+from handoff.policy.ownership import OwnershipPolicy, ownership_from
 from handoff.policy.release_gates import GATES, ReleasePolicy
+from handoff.policy.roles import Roles
 from handoff.store.db import DEFAULT_URL
 
-SECTIONS = {"database", "worker", "retry", "policy", "systems"}
+SECTIONS = {"database", "worker", "retry", "poll", "policy", "systems", "roles"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +42,26 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PollSettings:
+    """How often the worker reads what changed in a system since its last look."""
+
+    crm_minutes: float = 5.0  # 0: never (every change arrives as an event)
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.crm_minutes) or self.crm_minutes < 0:
+            raise ConfigError(f"[poll] crm_minutes: {self.crm_minutes} must be 0 (off) or more")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_URL
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    poll: PollSettings = field(default_factory=PollSettings)
     release: ReleasePolicy = field(default_factory=ReleasePolicy)
     billing: BillingPolicy = field(default_factory=BillingPolicy)
+    ownership: OwnershipPolicy = field(default_factory=OwnershipPolicy)
+    roles: Roles = field(default_factory=Roles)
     systems: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -61,8 +78,11 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         or raw.get("database", {}).get("url", DEFAULT_URL),
         worker=_section(WorkerSettings, raw.get("worker", {}), "worker", env),
         retry=_section(RetryPolicy, raw.get("retry", {}), "retry", env),
+        poll=_section(PollSettings, raw.get("poll", {}), "poll", env),
         release=_release(raw.get("policy", {}).get("release", {})),
         billing=_billing(raw.get("policy", {}).get("billing", {})),
+        ownership=ownership_from(raw.get("policy", {}).get("ownership", {})),
+        roles=_roles(raw.get("roles", {})),
         systems=raw.get("systems", {}),
         source=str(path) if path else "defaults",
     )
@@ -140,3 +160,14 @@ def _billing(values: Mapping[str, Any]) -> BillingPolicy:
     if refresh <= 0:
         raise ConfigError(f"[policy.billing] refresh_minutes: {refresh} must be above 0")
     return BillingPolicy(invoice_when=MilestoneStatus(when), refresh_minutes=refresh)
+
+
+def _roles(values: Mapping[str, Any]) -> Roles:
+    """`[roles] approver = ["carol", …]`: who may approve or reject amendments."""
+    unknown = set(values) - {"approver"}
+    if unknown:
+        raise ConfigError(f"[roles]: unknown role(s) {', '.join(sorted(unknown))}; known: approver")
+    approvers = values.get("approver", [])
+    if not isinstance(approvers, list) or not all(isinstance(u, str) and u for u in approvers):
+        raise ConfigError("[roles] approver: must be a list of user names")
+    return Roles(approvers=frozenset(approvers))

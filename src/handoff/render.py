@@ -43,11 +43,7 @@ def lineage(trace: dict[str, Any]) -> str:
                 h["duration_ms"], h["target_id"] or "", _clip(h["detail"], 70)]
                for h in trace["hops"]]),
     ]
-    if trace.get("milestones"):
-        lines += ["", "milestones", table(
-            ["id", "name", "amount", "status", "invoice", "invoice status", "total", "due"],
-            [[m["id"], m["name"], m["amount"], m["status"], *_invoice_cells(m["invoice"])]
-             for m in trace["milestones"]])]
+    lines += _billing_tables(trace)
     if trace["exceptions"]:
         lines += ["", "exceptions", table(
             ["created", "key", "kind", "error", "attempts", "resolution", "message"],
@@ -59,11 +55,27 @@ def lineage(trace: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _invoice_cells(invoice: dict[str, Any] | None) -> list[Any]:
-    if invoice is None:
-        return ["-", "-", "-", "-"]
-    return [invoice["number"] or invoice["target_id"], invoice["status"],
-            f"{invoice['total']} {invoice['currency']}", invoice["amount_due"]]
+def _billing_tables(trace: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if trace.get("amendments"):
+        lines += ["", "amendments", table(
+            ["id", "status", "requested by", "decided by", "changes", "reason"],
+            [[a["id"], a["status"], a["requester"], a["decided_by"],
+              _clip("; ".join(f"{k} {v['before']} → {v['after']}" for k, v in a["changes"].items()
+                              if k != "milestones") or "schedule", 50), _clip(a["reason"], 40)]
+             for a in trace["amendments"]])]
+    if trace.get("milestones"):
+        lines += ["", "milestones", table(
+            ["id", "name", "amount", "status", "achieved", "accepted"],
+            [[m["id"], m["name"], m["amount"], m["status"] or "planned", m["achieved_on"],
+              m["accepted_on"]] for m in trace["milestones"]])]
+    if trace.get("documents"):
+        lines += ["", "billing documents", table(
+            ["document", "line", "number", "status", "total", "due", "due date"],
+            [[d["document_id"], d["line_id"], d["number"] or d["target_id"], d["status"],
+              f"{d['total']} {d['currency']}", d["amount_due"], d["due_date"]]
+             for d in trace["documents"]])]
+    return lines
 
 
 def _cell(value: Any) -> str:

@@ -27,6 +27,8 @@ def handoff(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     (None, ["plan", "nothing"], "no opportunity 'nothing'"),
     ("[policy.billing]\ninvoice_when = 'paid'\n", ["trace", "x"],
      "[policy.billing] invoice_when: 'paid' is not one of: achieved, accepted"),
+    ("[poll]\ncrm_minutes = -5\n", ["trace", "x"], "[poll] crm_minutes: -5.0 must be 0 (off) or more"),
+    ("[poll]\ncrm_mins = 5\n", ["trace", "x"], "[poll]: unknown key(s) crm_mins; known: crm_minutes"),
 ])
 def test_errors_are_one_line(tmp_path: Path, config: str | None, args: list[str],
                              message: str) -> None:
@@ -74,3 +76,20 @@ def test_plan_shows_billing_steps_and_what_billing_waits_for(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "billing: the project is not provisioned yet" in result.stdout
     assert "invoice milestone" not in result.stdout
+
+
+def test_poll_reads_the_crm_now_and_prints_its_counts(tmp_path: Path, salesforce_twin) -> None:
+    from tests.connectors.salesforce_helpers import connector, fresh
+
+    crm = connector(fresh(salesforce_twin))
+    crm.create_account({"Name": "Globex", "CurrencyIsoCode": "EUR"})
+    crm.close()
+    (tmp_path / "handoff.toml").write_text(
+        f"[systems.salesforce]\ninstance_url = '{salesforce_twin.base_url}'\n"
+        f"ca_file = '{salesforce_twin.ca_file}'\n")
+    env = dict(os.environ, HANDOFF_SALESFORCE_SESSION_ID="SANDBOX_SESSION")
+    args = ("poll", "--database", f"sqlite:///{tmp_path / 'h.db'}")
+    first, second = handoff(*args, cwd=tmp_path, env=env), handoff(*args, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "salesforce: 1 read: 1 applied, 0 unchanged, 0 stale, 0 duplicate, 0 rejected\n"
+    assert second.stdout == "salesforce: 1 read: 0 applied, 0 unchanged, 0 stale, 1 duplicate, 0 rejected\n"

@@ -13,7 +13,7 @@ from handoff.connectors.tryton.errors import TrytonRpcError, from_http_status, t
 from handoff.connectors.tryton.jsonrpc import decode, dumps
 from handoff.connectors.tryton.mapping import invoice_from, task_values
 from handoff.connectors.tryton.settings import TrytonSettings
-from handoff.domain import InvoiceStatus, Milestone, MilestoneInvoice, Money
+from handoff.domain import InvoiceRequest, InvoiceStatus, Milestone, Money
 from handoff.errors import (
     BusinessRuleError,
     ConfigError,
@@ -66,7 +66,7 @@ def test_transport_failures_are_retried_unless_the_certificate_is_untrusted() ->
 
 
 def test_a_milestone_task_bills_one_hour_at_the_milestones_amount() -> None:
-    request = MilestoneInvoice("HO-I-006A-M1", "006A",
+    request = InvoiceRequest("HO-I-006A-M1", "006A",
                                Milestone("M1", "Discovery", Money(Decimal("30000.00"), "USD")),
                                dt.date(2026, 11, 26))
     values = task_values(request, project_id=7, company_id=1, product_id=3)

@@ -164,7 +164,7 @@ def test_a_tryton_validation_error_parks_the_deal_with_trytons_message(
     with db.reading() as conn:
         [parked] = [x for x in open_exceptions(conn) if x.business_key == f"billing:{deal}"]
         failed = conn.execute(sa.select(hops.c.detail).where(
-            hops.c.step == "invoice_milestone", hops.c.outcome == "BusinessRuleError")).scalars()
+            hops.c.step == "issue_invoice", hops.c.outcome == "BusinessRuleError")).scalars()
         details = list(failed)
     assert parked.kind == "parked" and parked.attempts == 1
     assert 'A value is required for field "Invoice Address"' in parked.message

@@ -47,13 +47,13 @@ def progress(db, milestone_id: str, status: str = "achieved", minutes: int = 0, 
 
 def invoice_rows(db) -> list[sa.Row]:
     with db.reading() as conn:
-        return list(conn.execute(sa.select(invoices).order_by(invoices.c.milestone_id)))
+        return list(conn.execute(sa.select(invoices).order_by(invoices.c.document_id)))
 
 
 def billing_hops(db) -> list[sa.Row]:
     with db.reading() as conn:
         return list(conn.execute(sa.select(hops).where(hops.c.step.in_(["billing",
-                                                                          "invoice_milestone"]))))
+                                                                          "issue_invoice"]))))
 
 
 def test_an_achieved_milestone_becomes_one_posted_invoice_and_the_crm_sees_it(db) -> None:
@@ -62,12 +62,13 @@ def test_an_achieved_milestone_becomes_one_posted_invoice_and_the_crm_sees_it(db
     progress(db, "M1")
     run(db, crm, erp)
     [row] = invoice_rows(db)
-    assert (row.milestone_id, row.status, row.total, row.currency) == (
+    assert (row.document_id, row.status, row.total, row.currency) == (
         "M1", "posted", Decimal("30000.00"), "USD")
     assert list(erp.invoices) == ["HO-I-006A-M1"]
     billing = crm.records["006A"].billing
     assert billing is not None and billing.invoiced.amount == Decimal("30000.00")
-    assert billing.describe() == "1 of 3 milestones invoiced (last INV/0001 posted)"
+    assert billing.describe() == "billed 30000.00 USD, paid 0.00, open 30000.00; last INV/0001 posted"
+    assert billing.invoice_numbers == ("INV/0001",) and billing.days_overdue == 0
     progress(db, "M1", minutes=1)  # newer news of the same milestone: nothing more to bill
     progress(db, "M2")
     run(db, crm, erp)
@@ -124,13 +125,13 @@ def test_a_milestone_that_would_bill_more_than_was_sold_is_held_and_parked(db) -
     with db.reading() as conn:
         [parked] = open_exceptions(conn)
     assert parked.business_key == "billing:006A" and parked.kind == "parked"
-    assert "milestone M3 (60000.00 USD) would bring the invoiced total to 150000.00 USD, above " \
+    assert "line M3 (60000.00 USD) would bring the invoiced total to 150000.00 USD, above " \
            "the contract value 120000.00 USD" in parked.message
     note = [h for h in billing_hops(db) if h.step == "billing"][-1]  # once per change of it
-    assert note.outcome == "blocked" and "'M9'" in note.detail and "milestone M3" in note.detail
+    assert note.outcome == "blocked" and "'M9'" in note.detail and "line M3" in note.detail
     billing = crm.records["006A"].billing
     assert billing.invoiced.amount == Decimal("90000.00")
-    assert "; held: milestone M3 (60000.00 USD) would bring" in billing.describe()
+    assert "; held: line M3 (60000.00 USD) would bring" in billing.describe()
 
 
 def test_stale_progress_never_takes_a_milestone_back(db) -> None:
@@ -149,14 +150,15 @@ def test_invoices_are_kept_with_their_status(db) -> None:
     assert [r.number for r in rows] == sorted(r.number for r in rows)
     assert sum(r.total for r in rows) == Decimal("120000.00")
     assert {InvoiceStatus(r.status) for r in rows} == {InvoiceStatus.POSTED}
-    assert crm.records["006A"].billing.describe().startswith("3 of 3 milestones invoiced")
+    assert crm.records["006A"].billing.describe().startswith(
+        "billed 120000.00 USD, paid 0.00, open 120000.00")
     with db.reading() as conn:
         logged = list(conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)))
-        assert audit.verify(conn) == audit.Verdict(3)
+        assert audit.verify(conn) == audit.Verdict(4)
     assert [(e.actor, e.action, e.business_key) for e in logged] == [
-        ("handoff", "invoice.posted", "006A")] * 3
-    assert sorted(json.loads(e.after)["total"] for e in logged) == ["30000.00", "30000.00",
-                                                                    "60000.00"]
+        ("handoff", "plan.recorded", "006A")] + [("handoff", "invoice.posted", "006A")] * 3
+    assert sorted(json.loads(e.after)["total"] for e in logged[1:]) == ["30000.00", "30000.00",
+                                                                        "60000.00"]
 
 
 def test_payments_made_in_the_erp_come_back_to_the_crm_and_the_audit_log(db) -> None:
@@ -179,7 +181,7 @@ def test_payments_made_in_the_erp_come_back_to_the_crm_and_the_audit_log(db) -> 
     with db.reading() as conn:
         actions = [r.action for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq))]
         assert audit.verify(conn).intact
-    assert actions == ["invoice.posted", "invoice.posted", "invoice.paid"]
+    assert actions == ["plan.recorded", "invoice.posted", "invoice.posted", "invoice.paid"]
 
 
 def test_the_analytics_feed_has_a_row_per_invoice_with_exact_amounts(db, tmp_path) -> None:
@@ -199,7 +201,8 @@ def test_the_analytics_feed_has_a_row_per_invoice_with_exact_amounts(db, tmp_pat
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().endswith(f"2 invoice row(s) written to {out}")
-    rows = {r["milestone_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    rows = {r["document_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert {r["kind"] for r in rows.values()} == {"invoice"}
     assert (rows["M1"]["status"], rows["M1"]["total"], rows["M1"]["paid"]) == (
         "posted", "30000.00", "0.00")
     assert (rows["M2"]["status"], rows["M2"]["paid"], rows["M2"]["amount_due"]) == (

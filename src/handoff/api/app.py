@@ -1,10 +1,11 @@
-"""The HTTP service: intake, trace, health. One error body everywhere:
+"""The HTTP service: intake, trace, amendments, health. One error body everywhere:
 
     {"error": {"status": 422, "message": "data.amount: -5 is negative", "field": "data.amount"}}
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,13 +14,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from handoff import __version__
+from handoff.api.amendments import amendments_router, api_tokens
 from handoff.engine import queue
 from handoff.engine.clock import utcnow
 from handoff.engine.cloudevents import parse_json
 from handoff.engine.inbox import Outcome, accept
 from handoff.errors import IntakeError
 from handoff.flows.trace import trace
+from handoff.policy.roles import Roles
 from handoff.store.db import Database
+
+NO_ROLES = Roles()
 
 CLOUDEVENT_BODY = {
     "requestBody": {
@@ -36,9 +41,12 @@ def error_body(status: int, message: str, field: str | None = None) -> dict[str,
     return {"error": {"status": status, "message": message, "field": field}}
 
 
-def create_app(db: Database) -> FastAPI:
+def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] | None = None,
+               ) -> FastAPI:
+    """`tokens` (token → user) name who decides amendments; default HANDOFF_API_TOKENS."""
     app = FastAPI(title="handoff", version=__version__,
-                  description="Deal-to-cash integration: intake, lineage, operations.")
+                  description="Deal-to-cash integration: intake, lineage, amendments, operations.")
+    app.include_router(amendments_router(db, roles, api_tokens() if tokens is None else tokens))
 
     @app.exception_handler(IntakeError)
     async def intake_error(_request: Request, exc: IntakeError) -> JSONResponse:

@@ -9,9 +9,10 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from handoff.connectors.ports import CrmStatusUpdate, UpsertResult
-from handoff.domain import Customer, Invoice, InvoiceStatus, MilestoneInvoice, Money, Project
+from handoff.domain import Customer, Invoice, InvoiceRequest, InvoiceStatus, Money, Project
 from handoff.errors import HandoffError
 
 
@@ -61,17 +62,18 @@ class MemoryErp:
         return self._upsert(self.projects, project.external_id, {
             "name": project.name, "parent": customer_target_id, "value": project.value})
 
-    def invoice_milestone(self, request: MilestoneInvoice, project_target_id: str) -> Invoice:
-        """Posted at once, untaxed; numbered INV/0001, INV/0002, … in order of creation."""
+    def issue_invoice(self, request: InvoiceRequest, project_target_id: str) -> Invoice:
+        """Posted at once, untaxed, due in 30 days; numbered INV/0001, INV/0002, … in order of
+        creation (credit notes too, with negative totals)."""
         self.faults.before()
         with self._lock:
             self.calls += 1
             if request.external_id not in self.invoices:
-                amount = request.milestone.amount
+                amount = request.line.amount
                 self.invoices[request.external_id] = Invoice(
                     request.external_id, str(next(self._ids)), f"INV/{len(self.invoices) + 1:04d}",
                     InvoiceStatus.POSTED, amount, Money.parse(0, amount.currency), amount, amount,
-                    request.invoice_date)
+                    request.invoice_date, request.invoice_date + timedelta(days=30))
             invoice = self.invoices[request.external_id]
         self.faults.after()
         return invoice

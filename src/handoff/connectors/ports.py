@@ -7,28 +7,32 @@ response was lost) it leaves the target exactly as one call would.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
-from handoff.domain import Customer, Invoice, MilestoneInvoice, Money, Project, ProvisioningStatus
+from handoff.domain import Customer, Invoice, InvoiceRequest, Money, Project, ProvisioningStatus
 from handoff.errors import HandoffError
 
 
 @dataclass(frozen=True, slots=True)
 class BillingSummary:
-    """What the CRM record of a deal billed by milestone should show about its invoices."""
+    """What the CRM record of a deal should show about its invoices and credit notes."""
 
-    invoiced: Money        # total of the posted invoices
+    invoiced: Money        # billed to date: posted documents, net of credit notes
     paid: Money
-    invoiced_milestones: int
-    milestones: int
-    last_invoice: str      # e.g. "INV/0002 posted"
-    held: str = ""         # why billable milestones are not invoiced (a person must act)
+    open_balance: Money    # still due, net of credit notes
+    days_overdue: int      # of the oldest invoice past its due date; 0 when none
+    invoice_numbers: tuple[str, ...] = ()
+    last_invoice: str = ""  # e.g. "INV/0002 posted"
+    held: str = ""          # why billable lines are not invoiced (a person must act)
 
     def describe(self) -> str:
-        return (f"{self.invoiced_milestones} of {self.milestones} milestones invoiced"
-                + (f" (last {self.last_invoice})" if self.last_invoice else "")
+        late = f", {self.days_overdue} days overdue" if self.days_overdue else ""
+        return (f"billed {self.invoiced}, paid {self.paid.quantized()}, open "
+                f"{self.open_balance.quantized()}{late}"
+                + (f"; last {self.last_invoice}" if self.last_invoice else "")
                 + (f"; held: {self.held}" if self.held else ""))
 
 
@@ -62,6 +66,20 @@ class CrmConnector(Protocol):
         that record. An error of the whole call is raised."""
 
 
+@runtime_checkable
+class CrmChangeFeed(Protocol):
+    """A CRM that can list what changed since a moment: the scheduled poll reads it for
+    records whose changes send no event (or whose events were lost)."""
+
+    system: str
+
+    def changed_accounts(self, since: datetime) -> Iterable[dict[str, Any]]:
+        """Canonical customer event data of every account modified after `since`."""
+
+    def changed_opportunities(self, since: datetime) -> Iterable[dict[str, Any]]:
+        """Canonical opportunity event data of every opportunity modified after `since`."""
+
+
 class ErpConnector(Protocol):
     system: str
 
@@ -79,7 +97,7 @@ class BillingConnector(Protocol):
 
     system: str
 
-    def invoice_milestone(self, request: MilestoneInvoice, project_target_id: str) -> Invoice:
+    def issue_invoice(self, request: InvoiceRequest, project_target_id: str) -> Invoice:
         """Make sure the milestone is invoiced once and the invoice posted; return the invoice
         as the ERP shows it. Idempotent by `request.external_id`: a call repeated after a
         lost response finds the invoice the first one made."""

@@ -95,6 +95,9 @@ base_seconds = 0.2
 cap_seconds = 4.0
 max_attempts = 12
 
+[poll]
+crm_minutes = 0  # the demo delivers the CRM's changes as events itself
+
 [policy.release]
 legal_entities = ["US01", "UK01", "DE01"]
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from handoff.connectors.salesforce.mapping import wire_amount
+from handoff.engine.cloudevents import change_event
 from handoff.engine.payloads import CUSTOMER_CHANGED, MILESTONE_CHANGED, OPPORTUNITY_CHANGED
 
 
@@ -98,12 +99,9 @@ def opportunity_fields(deal: Deal, account_id: str, account: dict[str, Any],
 
 
 def cloud_event(kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Event ids are derived from record and version, as a CDC replay would give them:
-    a redelivery carries the same id."""
-    return {"specversion": "1.0", "id": f"{data['id']}@{data['version']}",
-            "source": "/crm/salesforce" if kind == OPPORTUNITY_CHANGED else "/mdm/salesforce",
-            "type": kind, "subject": data["id"], "time": datetime.now(UTC).isoformat(),
-            "datacontenttype": "application/json", "data": data}
+    """As the CRM's event feed (deals) and the customer master's (accounts) deliver it."""
+    source = "/crm/salesforce" if kind == OPPORTUNITY_CHANGED else "/mdm/salesforce"
+    return change_event(kind, data, source, datetime.now(UTC))
 
 
 def stale_version(data: dict[str, Any]) -> dict[str, Any]:

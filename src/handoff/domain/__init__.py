@@ -5,15 +5,18 @@ No I/O here. Everything is a frozen value with its invariants checked on constru
 
 from handoff.domain.billing import (
     Invoice,
+    InvoiceRequest,
     InvoiceStatus,
     Milestone,
-    MilestoneInvoice,
     MilestoneProgress,
     MilestoneStatus,
+    TimeEntry,
+    TimeEntryStatus,
 )
 from handoff.domain.model import (
     ApprovalStatus,
     BillingMethod,
+    BillingPeriod,
     Contract,
     Customer,
     Opportunity,
@@ -27,12 +30,13 @@ from handoff.domain.provisioning import ProvisioningStatus
 __all__ = [
     "ApprovalStatus",
     "BillingMethod",
+    "BillingPeriod",
     "Contract",
     "Customer",
     "Invoice",
     "InvoiceStatus",
     "Milestone",
-    "MilestoneInvoice",
+    "InvoiceRequest",
     "MilestoneProgress",
     "MilestoneStatus",
     "Money",
@@ -40,5 +44,7 @@ __all__ = [
     "Project",
     "ProjectStatus",
     "ProvisioningStatus",
+    "TimeEntry",
+    "TimeEntryStatus",
     "ValidationStatus",
 ]

@@ -1,9 +1,11 @@
-"""Billing by the sold structure: a deal's milestones (its billing schedule), their progress
-in delivery, and the invoice each billable milestone becomes in the ERP.
+"""Billing by the sold structure: a deal's billing lines (milestones of its schedule, a
+fixed fee, a period of time and materials), delivery's progress on them, and the invoices
+and credit notes the ERP makes of them.
 
-The schedule is sold, so it comes with the opportunity; progress is delivery's, so it
-arrives as its own event (`handoff.milestone.changed`). A milestone is invoiced once: its
-invoice carries a deterministic external id (domain/ids.py).
+The schedule is sold, so it comes with the opportunity and changes only by an approved
+amendment; progress and time are delivery's, so they arrive as their own events
+(`handoff.milestone.changed`, `handoff.time_entry.changed`). Every billing document carries a
+deterministic external id (domain/ids.py), so it is made once however often it is asked for.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from handoff.domain.money import Money
 
@@ -34,9 +37,16 @@ class InvoiceStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class TimeEntryStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 @dataclass(frozen=True, slots=True)
 class Milestone:
-    """One line of the billing schedule as sold."""
+    """One line of the billing schedule as sold (also any billing line: a fixed fee, a period
+    of time and materials, a true-up or credit after an amendment — negative for a credit)."""
 
     id: str
     name: str
@@ -56,13 +66,39 @@ class MilestoneProgress:
 
 
 @dataclass(frozen=True, slots=True)
-class MilestoneInvoice:
-    """What handoff asks the ERP for: one invoice for one milestone of one project."""
+class TimeEntry:
+    """Time delivered on a time-and-materials deal, as the PSA recorded it. Only approved
+    entries are billed; `rate` is per hour in the deal's currency."""
+
+    opportunity_id: str
+    entry_id: str
+    work_date: date
+    hours: Decimal
+    rate: Money
+    status: TimeEntryStatus
+    version: datetime
+    person: str | None = None
+
+    @property
+    def value(self) -> Decimal:
+        """Hours × rate, exact: a period's total is rounded once, not per entry."""
+        return self.hours * self.rate.amount
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRequest:
+    """What handoff asks the ERP for: one billing document (an invoice, or a credit note when
+    the line's amount is negative) for one line of one project. `line.id` is the document's
+    id within the deal: the line's own id, or `<line>#<n>` for its n-th document."""
 
     external_id: str
     opportunity_id: str
-    milestone: Milestone
+    line: Milestone
     invoice_date: date
+
+    @property
+    def is_credit(self) -> bool:
+        return self.line.amount.is_negative
 
 
 @dataclass(frozen=True, slots=True)

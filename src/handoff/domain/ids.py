@@ -12,9 +12,14 @@ def project_external_id(opportunity_id: str) -> str:
     return f"HO-P-{opportunity_id}"
 
 
-def invoice_external_id(opportunity_id: str, milestone_id: str) -> str:
-    return f"HO-I-{opportunity_id}-{milestone_id}"
+def invoice_external_id(opportunity_id: str, document_id: str) -> str:
+    return f"HO-I-{opportunity_id}-{document_id}"
 
 
-def milestone_external_id(opportunity_id: str, milestone_id: str) -> str:
-    return f"HO-M-{opportunity_id}-{milestone_id}"
+def credit_note_external_id(opportunity_id: str, document_id: str) -> str:
+    return f"HO-CN-{opportunity_id}-{document_id}"
+
+
+def billing_task_external_id(opportunity_id: str, document_id: str) -> str:
+    """The ERP's work item a billing document is made from (Tryton bills tasks)."""
+    return f"HO-M-{opportunity_id}-{document_id}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from handoff.domain.billing import Milestone
@@ -14,6 +14,13 @@ class BillingMethod(enum.StrEnum):
     FIXED_FEE = "fixed_fee"
     TIME_AND_MATERIALS = "time_and_materials"
     MILESTONE = "milestone"
+
+
+class BillingPeriod(enum.StrEnum):
+    """How often approved time is invoiced on a time-and-materials deal."""
+
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
 
 
 class ApprovalStatus(enum.StrEnum):
@@ -48,22 +55,28 @@ class Customer:
     legal_entity: str | None = None
     validation_status: ValidationStatus = ValidationStatus.UNVALIDATED
     version: datetime | None = None
+    credit_hold: bool = False  # finance stopped invoicing this customer
 
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """The contract / SOW behind an opportunity: its value, the two approvals gates need and
-    its billing schedule (empty when the deal is not billed by milestone)."""
+    """The contract / SOW behind an opportunity: its value, the two approvals gates need, its
+    billing schedule (milestones; empty for time and materials, or a fixed fee billed at
+    once), the tax treatment and how often time and materials is invoiced."""
 
     value: Money
     contract_status: ApprovalStatus = ApprovalStatus.DRAFT
     sow_status: ApprovalStatus = ApprovalStatus.DRAFT
     milestones: tuple[Milestone, ...] = ()
+    tax_treatment: str | None = None
+    billing_period: BillingPeriod = BillingPeriod.MONTHLY
 
 
 @dataclass(frozen=True, slots=True)
 class Opportunity:
-    """A deal from the CRM. `version` is the CRM's modification stamp (e.g. SystemModstamp)."""
+    """A deal from the CRM. `version` is the CRM's modification stamp (e.g. SystemModstamp);
+    `modified_by` and `change_reason` say who changed it last and why (an amendment's
+    requester and reason when the change is to the sold terms)."""
 
     id: str
     name: str
@@ -78,7 +91,8 @@ class Opportunity:
     legal_entity: str | None = None
     owner: str | None = None
     description: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    modified_by: str | None = None
+    change_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 # Minor units per ISO 4217 for the currencies handoff accepts. A code not listed is refused:
 # a typo in a currency must never become a silent mismatch between two systems.
@@ -50,6 +50,13 @@ class Money:
         if not isinstance(currency, str):
             raise MoneyError(f"currency {currency!r} must be a string")
         return cls(value, currency.upper() if len(currency) == 3 else currency)
+
+    @classmethod
+    def rounded(cls, amount: Decimal, currency: str) -> Money:
+        """An exact computed amount (hours × rate) rounded half up to the currency's minor
+        unit, the way an invoice line is."""
+        step = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+        return cls(amount.quantize(step, rounding=ROUND_HALF_UP), currency)
 
     @property
     def minor_units(self) -> int:

@@ -15,6 +15,7 @@ from handoff.store import audit
 from handoff.store.audit import AuditEntry
 from handoff.store.billing import InvoiceRecord, save_invoices
 from handoff.store.provisioning import Hop, record_hops, save_states
+from handoff.store.terms import Amendment, PlanVersion, save_amendments, save_plan_versions
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Changes:
     enqueue: list[str] = field(default_factory=list)
     invoices: list[InvoiceRecord] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)  # financial changes, hash-chained
+    plans: list[PlanVersion] = field(default_factory=list)
+    amendments: list[Amendment] = field(default_factory=list)  # opened, or superseded
 
     def set_state(self, opportunity_id: str, **fields: object) -> None:
         self.states.setdefault(opportunity_id, {}).update(fields)
@@ -36,10 +39,14 @@ class Changes:
         self.enqueue += other.enqueue
         self.invoices += other.invoices
         self.audit += other.audit
+        self.plans += other.plans
+        self.amendments += other.amendments
 
     def apply(self, conn: Connection, now: datetime) -> None:
         record_hops(conn, self.hops)
         save_states(conn, self.states, now)
         save_invoices(conn, self.invoices, now)
+        save_plan_versions(conn, self.plans, now)
+        save_amendments(conn, self.amendments)
         audit.append(conn, self.audit, now)
         queue.enqueue_many(conn, self.enqueue, now)

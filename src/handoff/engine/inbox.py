@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from handoff.domain import Customer, MilestoneProgress, Opportunity
+from handoff.domain import Customer, MilestoneProgress, Opportunity, TimeEntry
 from handoff.engine import queue
 from handoff.engine.cloudevents import CloudEvent, parse_event, parse_json
 from handoff.engine.keys import billing_key, opportunity_key
@@ -27,11 +27,13 @@ from handoff.engine.payloads import (
     EVENT_TYPES,
     MILESTONE_CHANGED,
     OPPORTUNITY_CHANGED,
+    TIME_ENTRY_CHANGED,
     customer_data,
     opportunity_data,
     parse_customer,
     parse_milestone_progress,
     parse_opportunity,
+    parse_time_entry,
 )
 from handoff.errors import IntakeError
 from handoff.store.db import Database
@@ -41,6 +43,7 @@ from handoff.store.tables import (
     intake_rejections,
     milestone_progress,
     opportunities,
+    time_entries,
 )
 
 
@@ -71,13 +74,29 @@ INSERT_CUSTOMER = sa.insert(customers)
 UPDATE_CUSTOMER = sa.update(customers).where(cust_t.id == sa.bindparam("b_id"))
 DEALS_OF_CUSTOMER = sa.select(opp_t.id).where(opp_t.account_id == sa.bindparam("b_id"))
 _SAME_MILESTONE = sa.and_(ms_t.opportunity_id == sa.bindparam("b_opp"),
-                          ms_t.milestone_id == sa.bindparam("b_ms"))
-HELD_MILESTONE = sa.select(ms_t.version).where(_SAME_MILESTONE)
-INSERT_MILESTONE = sa.insert(milestone_progress)
-UPDATE_MILESTONE = sa.update(milestone_progress).where(_SAME_MILESTONE)
+                          ms_t.milestone_id == sa.bindparam("b_milestone_id"))
+te_t = time_entries.c
+_SAME_ENTRY = sa.and_(te_t.opportunity_id == sa.bindparam("b_opp"),
+                      te_t.entry_id == sa.bindparam("b_entry_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Versioned:
+    """The statements keeping one kind of delivery news, newest version wins."""
+
+    held: sa.Select
+    insert: sa.Insert
+    update: sa.Update
+
+
+MILESTONES = _Versioned(sa.select(ms_t.version).where(_SAME_MILESTONE),
+                        sa.insert(milestone_progress),
+                        sa.update(milestone_progress).where(_SAME_MILESTONE))
+TIME_ENTRIES = _Versioned(sa.select(te_t.version).where(_SAME_ENTRY), sa.insert(time_entries),
+                          sa.update(time_entries).where(_SAME_ENTRY))
 DEAL_CORRELATION = sa.select(opp_t.correlation_id).where(opp_t.id == sa.bindparam("b_id"))
 
-Change = Opportunity | Customer | MilestoneProgress
+Change = Opportunity | Customer | MilestoneProgress | TimeEntry
 
 
 def accept(db: Database, body: Any, now: datetime) -> Accepted:
@@ -99,6 +118,8 @@ def _parse_change(event: CloudEvent) -> Change:
         return parse_customer(event.data)
     if event.type == MILESTONE_CHANGED:
         return parse_milestone_progress(event.data)
+    if event.type == TIME_ENTRY_CHANGED:
+        return parse_time_entry(event.data)
     raise IntakeError(f"unknown event type {event.type!r}; known: {', '.join(EVENT_TYPES)}",
                       status=422, field="type")
 
@@ -128,6 +149,8 @@ def _store_in(conn: Connection, event: CloudEvent, change: Change, now: datetime
         outcome, correlation = _apply_opportunity(conn, change, event.trace_id, now)
     elif isinstance(change, MilestoneProgress):
         outcome, correlation = _apply_milestone(conn, change, now)
+    elif isinstance(change, TimeEntry):
+        outcome, correlation = _apply_time_entry(conn, change, now)
     else:
         outcome, correlation = _apply_customer(conn, change, now), None
     conn.execute(RECORD, {
@@ -138,8 +161,8 @@ def _store_in(conn: Connection, event: CloudEvent, change: Change, now: datetime
 
 
 def _subject(change: Change) -> str:
-    """The business key an event is about: a milestone's is its deal."""
-    return change.opportunity_id if isinstance(change, MilestoneProgress) else change.id
+    """The business key an event is about: a milestone's or a time entry's is its deal."""
+    return change.opportunity_id if isinstance(change, MilestoneProgress | TimeEntry) else change.id
 
 
 def _apply_opportunity(conn: Connection, opp: Opportunity, trace_id: str | None,
@@ -170,28 +193,46 @@ def _apply_customer(conn: Connection, customer: Customer, now: datetime) -> Outc
         if outcome is not Outcome.APPLIED:
             return outcome
         conn.execute(UPDATE_CUSTOMER, {"b_id": customer.id, **values})
-    for opportunity_id in conn.execute(DEALS_OF_CUSTOMER, {"b_id": customer.id}).scalars().all():
-        queue.enqueue(conn, opportunity_key(opportunity_id), now)  # may release or block it
+    deals = conn.execute(DEALS_OF_CUSTOMER, {"b_id": customer.id}).scalars().all()
+    # may release or block provisioning, and put invoicing on or off credit hold
+    queue.enqueue_many(conn, [key for deal in deals
+                              for key in (opportunity_key(deal), billing_key(deal))], now)
     return Outcome.APPLIED
 
 
 def _apply_milestone(conn: Connection, progress: MilestoneProgress,
                      now: datetime) -> tuple[Outcome, str | None]:
-    """Progress may arrive before its deal: it is kept, and billing finds it later."""
-    where = {"b_opp": progress.opportunity_id, "b_ms": progress.milestone_id}
-    held = conn.execute(HELD_MILESTONE, where).first()
     values = {"status": progress.status.value, "achieved_on": progress.achieved_on,
               "accepted_on": progress.accepted_on, "version": progress.version, "updated_at": now}
-    correlation = conn.execute(DEAL_CORRELATION, {"b_id": progress.opportunity_id}).scalar()
+    return _apply_delivery(conn, MILESTONES, progress.opportunity_id,
+                           {"milestone_id": progress.milestone_id}, values, now)
+
+
+def _apply_time_entry(conn: Connection, entry: TimeEntry,
+                      now: datetime) -> tuple[Outcome, str | None]:
+    values = {"work_date": entry.work_date, "hours": entry.hours, "rate": entry.rate.amount,
+              "currency": entry.rate.currency, "status": entry.status.value,
+              "person": entry.person, "version": entry.version, "updated_at": now}
+    return _apply_delivery(conn, TIME_ENTRIES, entry.opportunity_id,
+                           {"entry_id": entry.entry_id}, values, now)
+
+
+def _apply_delivery(conn: Connection, stmts: _Versioned, opportunity_id: str,
+                    ids: dict[str, str], values: dict[str, object],
+                    now: datetime) -> tuple[Outcome, str | None]:
+    """Delivery's news (progress, time) may arrive before its deal: it is kept, and billing
+    finds it later."""
+    where = {"b_opp": opportunity_id, **{f"b_{k}": v for k, v in ids.items()}}
+    held = conn.execute(stmts.held, where).first()
+    correlation = conn.execute(DEAL_CORRELATION, {"b_id": opportunity_id}).scalar()
     if held is None:
-        conn.execute(INSERT_MILESTONE, {"opportunity_id": progress.opportunity_id,
-                                        "milestone_id": progress.milestone_id, **values})
+        conn.execute(stmts.insert, {"opportunity_id": opportunity_id, **ids, **values})
     else:
-        outcome = _compare(progress.version, held.version)
+        outcome = _compare(values["version"], held.version)  # type: ignore[arg-type]
         if outcome is not Outcome.APPLIED:
             return outcome, correlation
-        conn.execute(UPDATE_MILESTONE, {**where, **values})
-    queue.enqueue(conn, billing_key(progress.opportunity_id), now)
+        conn.execute(stmts.update, {**where, **values})
+    queue.enqueue(conn, billing_key(opportunity_id), now)
     return Outcome.APPLIED, correlation
 
 

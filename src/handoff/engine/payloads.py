@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from handoff.domain import (
     ApprovalStatus,
     BillingMethod,
+    BillingPeriod,
     Contract,
     Customer,
     Milestone,
@@ -20,6 +21,8 @@ from handoff.domain import (
     MilestoneStatus,
     Money,
     Opportunity,
+    TimeEntry,
+    TimeEntryStatus,
     ValidationStatus,
 )
 from handoff.domain.money import MoneyError
@@ -28,7 +31,8 @@ from handoff.errors import IntakeError
 OPPORTUNITY_CHANGED = "handoff.opportunity.changed"
 CUSTOMER_CHANGED = "handoff.customer.changed"
 MILESTONE_CHANGED = "handoff.milestone.changed"
-EVENT_TYPES = (OPPORTUNITY_CHANGED, CUSTOMER_CHANGED, MILESTONE_CHANGED)
+TIME_ENTRY_CHANGED = "handoff.time_entry.changed"
+EVENT_TYPES = (OPPORTUNITY_CHANGED, CUSTOMER_CHANGED, MILESTONE_CHANGED, TIME_ENTRY_CHANGED)
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -146,11 +150,15 @@ def parse_opportunity(data: dict[str, Any]) -> Opportunity:
             contract_status=_choice(data, "contract_status", ApprovalStatus, ApprovalStatus.DRAFT),
             sow_status=_choice(data, "sow_status", ApprovalStatus, ApprovalStatus.DRAFT),
             milestones=_milestones(data, amount.currency),
+            tax_treatment=_text(data, "tax_treatment", required=False),
+            billing_period=_choice(data, "billing_period", BillingPeriod, BillingPeriod.MONTHLY),
         ),
         version=_timestamp(data, "version"),
         legal_entity=_text(data, "legal_entity", required=False),
         owner=_text(data, "owner", required=False),
         description=_text(data, "description", required=False),
+        modified_by=_text(data, "modified_by", required=False),
+        change_reason=_text(data, "change_reason", required=False),
     )
 
 
@@ -162,6 +170,9 @@ def opportunity_data(opp: Opportunity) -> dict[str, Any]:
         "contract_status": opp.contract.contract_status.value,
         "sow_status": opp.contract.sow_status.value, "version": opp.version.isoformat(),
         "legal_entity": opp.legal_entity, "owner": opp.owner, "description": opp.description,
+        "tax_treatment": opp.contract.tax_treatment,
+        "billing_period": opp.contract.billing_period.value,
+        "modified_by": opp.modified_by, "change_reason": opp.change_reason,
         **({"milestones": [{"id": m.id, "name": m.name, "amount": str(m.amount.quantized())}
                            for m in opp.contract.milestones]} if opp.contract.milestones else {}),
     }
@@ -177,6 +188,7 @@ def parse_customer(data: dict[str, Any]) -> Customer:
         validation_status=_choice(data, "validation_status", ValidationStatus,
                                   ValidationStatus.UNVALIDATED),
         version=_timestamp(data, "version"),
+        credit_hold=_flag(data, "credit_hold"),
     )
 
 
@@ -186,6 +198,7 @@ def customer_data(customer: Customer) -> dict[str, Any]:
         "tax_jurisdiction": customer.tax_jurisdiction, "legal_entity": customer.legal_entity,
         "validation_status": customer.validation_status.value,
         "version": customer.version.isoformat() if customer.version else None,
+        "credit_hold": customer.credit_hold,
     }
 
 
@@ -208,3 +221,27 @@ def milestone_progress_data(progress: MilestoneProgress) -> dict[str, Any]:
         "achieved_on": progress.achieved_on.isoformat() if progress.achieved_on else None,
         "accepted_on": progress.accepted_on.isoformat() if progress.accepted_on else None,
     }
+
+
+def parse_time_entry(data: dict[str, Any]) -> TimeEntry:
+    """`handoff.time_entry.changed`: time delivered on a deal, as the PSA recorded it."""
+    rate = _money({"amount": data.get("rate"), "currency": data.get("currency")}, field="rate")
+    try:
+        hours = Money.parse(data.get("hours"), "KWD").amount  # up to three decimals
+    except MoneyError as exc:
+        raise _invalid("hours", str(exc).replace("KWD", "hours")) from None
+    if hours <= 0 or hours > 24:
+        raise _invalid("hours", f"{hours} is not between 0 and 24 hours a day")
+    return TimeEntry(
+        opportunity_id=_text(data, "opportunity_id") or "", entry_id=_text(data, "id") or "",
+        work_date=_date(data, "work_date"), hours=hours, rate=rate,
+        status=_choice(data, "status", TimeEntryStatus), version=_timestamp(data, "version"),
+        person=_text(data, "person", required=False))
+
+
+def time_entry_data(entry: TimeEntry) -> dict[str, Any]:
+    return {
+        "opportunity_id": entry.opportunity_id, "id": entry.entry_id,
+        "work_date": entry.work_date.isoformat(), "hours": str(entry.hours),
+        "rate": str(entry.rate.quantized()), "currency": entry.rate.currency,
+        "status": entry.status.value, "version": entry.version.isoformat(), "person": entry.person}

@@ -8,8 +8,10 @@ batch per controller in flight, so while a batch is out the next one fills up: u
 batches grow, when idle a single key goes out at once (group commit).
 
 Schedules are the polling half of hybrid sync: a job run every so often that enqueues keys
-whose systems send no events (invoices paid in the ERP). Every worker runs them; enqueueing
-is idempotent, so two workers polling at once cost a query, not a duplicate.
+whose systems send no events (invoices paid in the ERP), or reads what changed in a system
+into the inbox (the CRM poll). Every worker runs them; enqueueing and intake are idempotent,
+so two workers polling at once cost a query, not a duplicate. A job that meets a failing
+system or database is logged and runs again at its next turn.
 
 Leases are renewed while a worker holds its keys (claimed, waiting or being reconciled), so
 a slow target system — an ERP taking seconds to post an invoice — never lets a second worker
@@ -74,12 +76,21 @@ AnyController = Controller | BatchController
 
 @dataclass(frozen=True)
 class Schedule:
-    """`job(conn, now)` enqueues what needs a look and returns how many keys; run when the
-    worker starts and every `every` after."""
+    """`job(db, now)` enqueues or takes in what needs a look and returns how many changes;
+    run when the worker starts and every `every` after. The job opens its own transactions,
+    so it may call other systems between them (see `in_transaction` for one that does not)."""
 
     name: str
     every: timedelta
-    job: Callable[[Connection, datetime], int]
+    job: Callable[[Database, datetime], int]
+
+
+def in_transaction(job: Callable[[Connection, datetime], int]) -> Callable[[Database, datetime], int]:
+    """A job that only reads and writes handoff's own tables, all in one transaction."""
+    def run(db: Database, now: datetime) -> int:
+        with db.transaction() as conn:
+            return job(conn, now)
+    return run
 
 
 class Worker:
@@ -132,10 +143,16 @@ class Worker:
         for schedule in self._schedules:
             if self._next_run.get(schedule.name, now) <= now:
                 self._next_run[schedule.name] = now + schedule.every
-                with self.db.transaction() as conn:
-                    queued = schedule.job(conn, now)
-                if queued:
-                    log.info("%s: %d key(s) queued", schedule.name, queued)
+                self._run_schedule(schedule, now)
+
+    def _run_schedule(self, schedule: Schedule, now: datetime) -> None:
+        try:
+            changed = schedule.job(self.db, now)
+        except (HandoffError, OperationalError):  # a system or the database is unwell
+            log.warning("%s failed; next run in %s", schedule.name, schedule.every, exc_info=True)
+            return
+        if changed:
+            log.info("%s: %d change(s)", schedule.name, changed)
 
     @contextmanager
     def _renewing_leases(self) -> Iterator[None]:

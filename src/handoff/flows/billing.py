@@ -1,11 +1,13 @@
-"""The billing controller: every billable milestone of a provisioned deal becomes exactly one
-posted invoice in the ERP, and what the ERP shows of it — paid, partly paid — comes back
-into the deal's lineage and, through the write-back controller, to the CRM.
+"""The billing controller: every billable line of a provisioned deal (a milestone, a fixed
+fee, a period of time and materials) becomes posted invoices in the ERP for exactly what was
+sold, with credit notes for what an approved amendment took back; and what the ERP shows of
+them — paid, partly paid — comes back into the deal's lineage and, through the write-back
+controller, to the CRM.
 
-Keys are `billing:<deal>`: enqueued by delivery's milestone events, when the deal's project
-is first provisioned, and by the worker's schedule for deals with invoices awaiting payment
-(ERPs send no event when a customer pays). The ERP call is idempotent by the invoice's
-external id.
+Keys are `billing:<deal>`: enqueued by delivery's milestone and time events, when the deal's
+project is first provisioned, when an amendment is approved, and by the worker's schedule for
+deals with invoices awaiting payment (ERPs send no event when a customer pays). The ERP call
+is idempotent by the document's external id.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from handoff.engine.clock import utcnow
 from handoff.engine.keys import BILLING, billing_key, crm_key
 from handoff.engine.retry import Action
 from handoff.errors import BusinessRuleError, HandoffError
-from handoff.flows.billing_plan import BillingPlan, InvoiceMilestone, plan_billing
+from handoff.flows.billing_plan import BillingPlan, IssueDocument, plan_billing
 from handoff.policy.billing import BillingPolicy
 from handoff.store.audit import AuditEntry
-from handoff.store.billing import BillingSnapshot, InvoiceRecord, load_billing
+from handoff.store.billing import BilledDocument, BillingSnapshot, InvoiceRecord, load_billing
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
 from handoff.store.tables import invoices
@@ -51,11 +53,11 @@ class BillingController:
             self._note(snap, plan, attempt, changes)
         if plan.steps and not isinstance(self.erp, BillingConnector):
             raise BusinessRuleError(f"the {getattr(self.erp, 'system', 'ERP')} connector does not "
-                                    "invoice milestones")
+                                    "invoice")
         for step in plan.steps:
-            self._invoice(step, snap, attempt, changes)
-        for milestone_id, invoice in plan.refresh:
-            self._refresh(milestone_id, invoice, snap, attempt, changes)
+            self._issue(step, snap, attempt, changes)
+        for document in plan.refresh:
+            self._refresh(document, snap, attempt, changes)
         if plan.held:  # billed what may be; the rest waits for a person (amend, then replay)
             raise BusinessRuleError("; ".join(plan.held))
 
@@ -65,27 +67,28 @@ class BillingController:
         told through the deal's billing status."""
         changes.enqueue.append(crm_key(key.removeprefix(self.prefix)))
 
-    def _invoice(self, step: InvoiceMilestone, snap: BillingSnapshot, attempt: int,
-                 changes: Changes) -> None:
+    def _issue(self, step: IssueDocument, snap: BillingSnapshot, attempt: int,
+               changes: Changes) -> None:
         assert snap.project_target_id is not None and isinstance(self.erp, BillingConnector)
         started = self.clock()
-        hop = Hop(snap.opportunity.id, snap.correlation_id, "invoice_milestone", self.erp.system,
+        hop = Hop(snap.opportunity.id, snap.correlation_id,
+                  "issue_credit_note" if step.request.is_credit else "issue_invoice", self.erp.system,
                   "ok", attempt, started, started)
         try:
-            invoice = self.erp.invoice_milestone(step.request, snap.project_target_id)
+            invoice = self.erp.issue_invoice(step.request, snap.project_target_id)
         except HandoffError as exc:
             changes.hops.append(dataclasses.replace(hop, outcome=type(exc).__name__, finished_at=self.clock(),
                                          detail=f"{step.describe()}: {exc}"))
             raise
         changes.hops.append(dataclasses.replace(hop, finished_at=self.clock(), target_id=invoice.target_id,
                                      detail=describe_invoice(invoice)))
-        self._record(step.request.milestone.id, invoice, snap, changes)
+        self._record(BilledDocument(step.request.line.id, step.line_id, invoice), snap, changes)
 
-    def _refresh(self, milestone_id: str, held: Invoice, snap: BillingSnapshot, attempt: int,
+    def _refresh(self, document: BilledDocument, snap: BillingSnapshot, attempt: int,
                  changes: Changes) -> None:
         """Read a posted invoice again: a payment (or a cancellation) made in the ERP."""
         assert isinstance(self.erp, BillingConnector)
-        started = self.clock()
+        started, held = self.clock(), document.invoice
         invoice = self.erp.read_invoice(held.target_id)
         if (invoice.status, invoice.amount_due) == (held.status, held.amount_due):
             return
@@ -93,18 +96,20 @@ class BillingController:
         changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, "invoice_status",
                                 self.erp.system, "ok", attempt, started, self.clock(),
                                 target_id=invoice.target_id, detail=describe_invoice(invoice)))
-        self._record(milestone_id, invoice, snap, changes)
+        self._record(dataclasses.replace(document, invoice=invoice), snap, changes)
 
-    def _record(self, milestone_id: str, invoice: Invoice, snap: BillingSnapshot,
-                changes: Changes) -> None:
-        """Keep the invoice as the ERP showed it, log the change, and tell the CRM."""
-        system = getattr(self.erp, "system", "erp")
-        changes.invoices.append(InvoiceRecord(snap.opportunity.id, milestone_id, system, invoice))
-        before = snap.invoices.get(milestone_id)
+    def _record(self, document: BilledDocument, snap: BillingSnapshot, changes: Changes) -> None:
+        """Keep the document as the ERP showed it, log the change, and tell the CRM."""
+        system, invoice = getattr(self.erp, "system", "erp"), document.invoice
+        changes.invoices.append(InvoiceRecord(snap.opportunity.id, document.document_id,
+                                              document.line_id, system, invoice))
+        before = snap.documents.get(document.document_id)
+        kind = "credit_note" if invoice.total.is_negative else "invoice"
         changes.audit.append(AuditEntry(
-            "handoff", f"invoice.{invoice.status}", snap.opportunity.id, snap.correlation_id,
-            audit_view(before, system) if before else None,
-            audit_view(invoice, system) | {"milestone": milestone_id}))
+            "handoff", f"{kind}.{invoice.status}", snap.opportunity.id, snap.correlation_id,
+            audit_view(before.invoice, system) if before else None,
+            audit_view(invoice, system) | {"line": document.line_id,
+                                           "document": document.document_id}))
         changes.enqueue.append(crm_key(snap.opportunity.id))
 
     def _note(self, snap: BillingSnapshot, plan: BillingPlan, attempt: int,
@@ -147,7 +152,10 @@ AWAITING_PAYMENT = (sa.select(invoices.c.opportunity_id).distinct()
 
 def enqueue_unpaid(conn: Connection, now: datetime) -> int:
     """The schedule's job: every deal with an invoice posted and not yet paid, to be read
-    again (the worker runs it every `[policy.billing] refresh_minutes`)."""
+    again, and its CRM record told again (days overdue grow without any event). The worker
+    runs it every `[policy.billing] refresh_minutes`; a write-back that changes nothing is
+    skipped by its fingerprint."""
     deals = list(conn.execute(AWAITING_PAYMENT).scalars())
-    queue.enqueue_many(conn, [billing_key(deal) for deal in deals], now)
+    queue.enqueue_many(conn, [key for deal in deals for key in (billing_key(deal), crm_key(deal))],
+                       now)
     return len(deals)

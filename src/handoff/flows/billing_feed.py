@@ -1,5 +1,6 @@
-"""The analytics feed of billing: one JSON Lines row per invoice as handoff last saw it in the
-ERP — amounts as exact decimal text, times in UTC — for a warehouse to load."""
+"""The analytics feed of billing: one JSON Lines row per billing document (invoice or credit
+note) as handoff last saw it in the ERP — amounts as exact decimal text, times in UTC — for a
+warehouse to load."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from handoff.store.tables import invoices, opportunities
 
 ROWS = (sa.select(invoices, opportunities.c.correlation_id, opportunities.c.account_id)
         .join(opportunities, opportunities.c.id == invoices.c.opportunity_id)
-        .order_by(invoices.c.observed_at, invoices.c.opportunity_id, invoices.c.milestone_id))
+        .order_by(invoices.c.observed_at, invoices.c.opportunity_id, invoices.c.document_id))
 
 
 def feed_rows(db: Database, since: datetime | None = None) -> Iterator[dict[str, Any]]:
@@ -27,7 +28,9 @@ def feed_rows(db: Database, since: datetime | None = None) -> Iterator[dict[str,
             invoice = invoice_of(row)
             yield {
                 "opportunity_id": row.opportunity_id, "account_id": row.account_id,
-                "milestone_id": row.milestone_id, "correlation_id": row.correlation_id,
+                "document_id": row.document_id, "line_id": row.line_id,
+                "kind": "credit_note" if invoice.total.is_negative else "invoice",
+                "correlation_id": row.correlation_id,
                 "system": row.system, "external_id": invoice.external_id,
                 "target_id": invoice.target_id, "number": invoice.number,
                 "status": invoice.status.value, "currency": invoice.total.currency,

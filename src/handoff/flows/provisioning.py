@@ -15,19 +15,24 @@ from datetime import datetime
 
 from handoff.connectors.ports import ErpConnector
 from handoff.domain import ProvisioningStatus
+from handoff.domain.terms import AmendmentStatus, terms_data, terms_of
 from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
 from handoff.engine.keys import OPPORTUNITY, billing_key, crm_key
 from handoff.engine.retry import Action
 from handoff.errors import HandoffError
+from handoff.flows.amendment_plan import OpenAmendment, SupersedeAmendment
 from handoff.flows.plan import (
     ProvisioningPlan,
+    RecordPlan,
     UpsertCustomer,
     UpsertProject,
     WriteBack,
     plan_provisioning,
 )
+from handoff.policy.ownership import DEFAULT_OWNERSHIP, OwnershipPolicy
 from handoff.policy.release_gates import ReleasePolicy
+from handoff.store.audit import AuditEntry
 from handoff.store.db import Database
 from handoff.store.provisioning import (
     Hop,
@@ -35,6 +40,7 @@ from handoff.store.provisioning import (
     Snapshot,
     load_snapshot,
     load_snapshots,
+    project_data,
 )
 
 GAVE_UP_STATUS = {
@@ -49,8 +55,10 @@ class ProvisioningController:
     prefix = OPPORTUNITY
 
     def __init__(self, db: Database, erp: ErpConnector, policy: ReleasePolicy,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 ownership: OwnershipPolicy = DEFAULT_OWNERSHIP) -> None:
         self.db, self.erp, self.policy, self.clock = db, erp, policy, clock
+        self.ownership = ownership
         self._prefetched: dict[str, Snapshot] = {}
         self._lock = threading.Lock()
 
@@ -66,13 +74,15 @@ class ProvisioningController:
         snap = self._snapshot(key.removeprefix(self.prefix))
         if snap is None:
             return
-        plan = plan_provisioning(snap.opportunity, snap.customer, snap.state, self.policy)
+        plan = plan_provisioning(snap, self.policy, self.ownership, self.clock())
         if _decision(plan.status, plan.detail) != _decision(snap.state.status, snap.state.detail):
             self._decide(snap, plan, attempt, changes)
         state = snap.state
         for step in plan.steps:
-            if not isinstance(step, WriteBack):
+            if isinstance(step, UpsertCustomer | UpsertProject):
                 state = self._apply(step, snap, state, attempt, changes)
+            elif not isinstance(step, WriteBack):
+                self._record(step, snap, changes)
         self._conclude(snap, plan, changes)
 
     def _snapshot(self, opportunity_id: str) -> Snapshot | None:
@@ -103,16 +113,45 @@ class ProvisioningController:
         changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, "release", "handoff",
                                 outcome, attempt, now, now, detail=plan.detail))
 
+    def _record(self, step: RecordPlan | OpenAmendment | SupersedeAmendment, snap: Snapshot,
+                changes: Changes) -> None:
+        """Plan versions and amendments: kept, hash-chained in the audit log, in the lineage."""
+        now, opp = self.clock(), snap.opportunity
+        if isinstance(step, RecordPlan):
+            changes.plans.append(step.plan)
+            entry = AuditEntry("handoff", "plan.recorded", opp.id, snap.correlation_id, None,
+                               {"version": step.plan.version, **terms_data(step.plan.terms)})
+        else:
+            amendment = step.amendment
+            if isinstance(step, SupersedeAmendment):
+                amendment = dataclasses.replace(amendment, status=AmendmentStatus.SUPERSEDED,
+                                                decided_by="handoff", decided_at=now,
+                                                decision_reason=step.why)
+            changes.amendments.append(amendment)
+            entry = AuditEntry(amendment.requester if isinstance(step, OpenAmendment) else "handoff",
+                               f"amendment.{amendment.status}", opp.id, snap.correlation_id,
+                               terms_data(amendment.before),
+                               {"amendment": amendment.id, **terms_data(amendment.after)})
+        changes.audit.append(entry)
+        changes.hops.append(Hop(opp.id, snap.correlation_id, "amendment" if entry.action.startswith(
+            "amendment") else "plan", "handoff", "ok", 0, now, now, detail=step.describe()))
+
     def _conclude(self, snap: Snapshot, plan: ProvisioningPlan, changes: Changes) -> None:
-        """Mark the deal provisioned, and ask for a write-back if the CRM must learn of it."""
-        provisioned = ProvisioningStatus.PROVISIONED
+        """Mark the deal provisioned, keep what the CRM's terms were, and ask for a write-back
+        if the CRM must learn of it."""
+        provisioned, opp = ProvisioningStatus.PROVISIONED, snap.opportunity
         if plan.status is provisioned and snap.state.status is not provisioned:
-            changes.set_state(snap.opportunity.id, status=provisioned.value, detail="",
+            changes.set_state(opp.id, status=provisioned.value, detail=plan.detail,
                               provisioned_at=self.clock())
-            if snap.opportunity.contract.milestones:  # progress may have come first
-                changes.enqueue.append(billing_key(snap.opportunity.id))
+            changes.enqueue.append(billing_key(opp.id))  # progress may have come first
+        elif plan.status is provisioned and plan.detail != snap.state.detail:
+            changes.set_state(opp.id, detail=plan.detail)
+        if plan.status is provisioned and terms_of(opp) != snap.state.crm_terms:
+            changes.set_state(opp.id, crm_terms=terms_data(terms_of(opp)))
+        if any(isinstance(step, RecordPlan) for step in plan.steps) and snap.state.project_target_id:
+            changes.enqueue.append(billing_key(opp.id))
         if any(isinstance(step, WriteBack) for step in plan.steps):
-            changes.enqueue.append(crm_key(snap.opportunity.id))
+            changes.enqueue.append(crm_key(opp.id))
 
     def _apply(self, step: ErpStep, snap: Snapshot, state: ProvisioningState, attempt: int,
                changes: Changes) -> ProvisioningState:
@@ -142,7 +181,7 @@ class ProvisioningController:
             raise HandoffError("project planned before its customer exists")
         result = self.erp.upsert_project(step.project, state.customer_target_id)
         return {"project_external_id": step.project.external_id,
-                "project_target_id": result.target_id}
+                "project_target_id": result.target_id, "project_sent": project_data(step.project)}
 
 
 def _decision(status: ProvisioningStatus, detail: str) -> tuple[str, str]:

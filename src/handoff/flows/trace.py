@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from handoff.engine.keys import billing_key, crm_key, opportunity_key
 from handoff.store.db import Database
 from handoff.store.tables import (
+    amendments,
     customers,
     exceptions,
     hops,
@@ -20,6 +21,7 @@ from handoff.store.tables import (
     invoices,
     milestone_progress,
     opportunities,
+    plan_versions,
     provisioning,
     reconcile_queue,
 )
@@ -62,7 +64,7 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
         "opportunity": opp.data,
         "customer": customer.data if customer else None,
         "targets": _targets(state),
-        "milestones": _milestones(conn, opportunity_id, opp.data.get("milestones") or []),
+        **_billing(conn, opportunity_id, opp.data.get("milestones") or []),
         "events": _rows(conn, sa.select(
             inbox_events.c.received_at, inbox_events.c.source, inbox_events.c.event_id,
             inbox_events.c.type, inbox_events.c.outcome, inbox_events.c.deliveries)
@@ -88,27 +90,37 @@ def _targets(state: sa.Row | None) -> dict[str, Any]:
     }
 
 
-def _milestones(conn: Connection, opportunity_id: str,
-                schedule: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The billing schedule as sold, with delivery's progress and the invoice of each."""
+def _billing(conn: Connection, opportunity_id: str,
+             sold: list[dict[str, Any]]) -> dict[str, Any]:
+    """The approved plan versions, the amendments, the schedule (as approved, else as sold)
+    with delivery's progress, and every billing document."""
+    plans = _rows(conn, sa.select(plan_versions).where(
+        plan_versions.c.opportunity_id == opportunity_id).order_by(plan_versions.c.version))
+    schedule = plans[-1]["terms"]["milestones"] if plans else sold
     progress = {r["milestone_id"]: r for r in _rows(conn, sa.select(milestone_progress).where(
         milestone_progress.c.opportunity_id == opportunity_id))}
-    billed = {r["milestone_id"]: r for r in _rows(conn, sa.select(invoices).where(
-        invoices.c.opportunity_id == opportunity_id))}
-    return [{
-        **line,
-        "status": progress.get(line["id"], {}).get("status", "planned"),
-        "achieved_on": progress.get(line["id"], {}).get("achieved_on"),
-        "accepted_on": progress.get(line["id"], {}).get("accepted_on"),
-        "invoice": _invoice(billed.get(line["id"])),
-    } for line in schedule]
+    return {
+        "plan_versions": [{"version": p["version"], "amendment_id": p["amendment_id"],
+                           "created_at": p["created_at"], "value": p["terms"]["value"],
+                           "currency": p["terms"]["currency"]} for p in plans],
+        "amendments": [_amendment(r) for r in _rows(conn, sa.select(amendments).where(
+            amendments.c.opportunity_id == opportunity_id).order_by(amendments.c.requested_at))],
+        "milestones": [{**line, **{k: progress.get(line["id"], {}).get(k) for k in
+                                   ("status", "achieved_on", "accepted_on")}} for line in schedule],
+        "documents": [_document(r) for r in _rows(conn, sa.select(invoices).where(
+            invoices.c.opportunity_id == opportunity_id).order_by(invoices.c.observed_at))],
+    }
 
 
-def _invoice(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    keep = ("external_id", "system", "target_id", "number", "status", "currency", "untaxed", "tax",
-            "total", "amount_due", "invoice_date", "due_date")
+def _amendment(row: dict[str, Any]) -> dict[str, Any]:
+    before, after = row.pop("before"), row.pop("after")
+    return {**row, "changes": {k: {"before": before[k], "after": after[k]}
+                               for k in after if before.get(k) != after[k]}}
+
+
+def _document(row: dict[str, Any]) -> dict[str, Any]:
+    keep = ("document_id", "line_id", "external_id", "system", "target_id", "number", "status",
+            "currency", "untaxed", "tax", "total", "amount_due", "invoice_date", "due_date")
     return {k: row[k] for k in keep}
 
 

@@ -49,7 +49,7 @@ class WriteBackController:
         ids = {claim.key.removeprefix(self.prefix): claim for claim in claims}
         with self.db.reading() as conn:
             desired = list(conn.execute(DESIRED, {"b_ids": list(ids)}))
-            billing = billing_summaries(conn, desired)
+            billing = billing_summaries(conn, desired, self.clock().date())
         rows = [r for r in desired if _fingerprint(r) != r.written_back
                 or billing_fingerprint(billing.get(r.opportunity_id)) != r.billing_written_back]
         outcomes: dict[str, BaseException | None] = {claim.key: None for claim in claims}

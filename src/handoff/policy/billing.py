@@ -1,9 +1,9 @@
 """Invoice eligibility: when a milestone of the sold schedule may be invoiced.
 
 `[policy.billing] invoice_when = "achieved"` (the default) bills a milestone once delivery
-says it is done; "accepted" waits for the customer's sign-off. A milestone that would take
-the invoiced total above the contract value is held for a person, never invoiced: nothing
-is billed that was not sold.
+says it is done; "accepted" waits for the customer's sign-off. A line that would take the
+invoiced total above the approved contract value is held for a person, never invoiced:
+nothing is billed that was not sold.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from handoff.domain import Milestone, MilestoneStatus, Money, Opportunity
+from handoff.domain import MilestoneStatus, Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +20,12 @@ class BillingPolicy:
     refresh_minutes: float = 15.0  # how often posted, unpaid invoices are read again
 
 
-def over_contract_value(opp: Opportunity, invoiced: Decimal, milestone: Milestone) -> str | None:
-    """Why invoicing `milestone` now would bill more than was sold, or None. `invoiced`: what
-    is already invoiced (or about to be) for the deal."""
-    value = opp.contract.value
-    after = invoiced + milestone.amount.amount
+def over_contract_value(value: Money, invoiced: Decimal, line_id: str, amount: Money) -> str | None:
+    """Why invoicing `amount` for `line_id` now would bill more than was sold, or None.
+    `invoiced`: what is already invoiced (or about to be) for the deal, net of credits."""
+    after = invoiced + amount.amount
     if after <= value.amount:
         return None
-    return (f"milestone {milestone.id} ({milestone.amount.quantized()} {value.currency}) would "
-            f"bring the invoiced total to {Money(after, value.currency).quantized()} "
-            f"{value.currency}, above the contract value {value.quantized()} {value.currency}")
+    return (f"line {line_id} ({amount.quantized()} {value.currency}) would bring the invoiced total "
+            f"to {Money(after, value.currency).quantized()} {value.currency}, above the contract "
+            f"value {value.quantized()} {value.currency}")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handoff.domain import Customer, Opportunity, ProvisioningStatus
+from handoff.domain import BillingMethod, Customer, Money, Opportunity, Project, ProvisioningStatus
+from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms, parse_terms
 from handoff.engine.payloads import parse_customer, parse_opportunity
 from handoff.store.sql import upsert
 from handoff.store.tables import customers, hops, opportunities, provisioning
+from handoff.store.terms import PlanVersion, amendments_by_deal, latest_plans
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,8 @@ class ProvisioningState:
     project_external_id: str | None = None
     project_target_id: str | None = None
     written_back: str | None = None
+    project_sent: Project | None = None  # the project as last sent to the ERP
+    crm_terms: DealTerms | None = None   # the CRM's financial terms as last compared
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,12 @@ class Snapshot:
     customer: Customer | None
     state: ProvisioningState
     correlation_id: str
+    plan: PlanVersion | None = None  # the approved terms, once provisioned
+    amendments: tuple[Amendment, ...] = ()  # oldest first
+
+    @property
+    def open_amendment(self) -> Amendment | None:
+        return next((a for a in reversed(self.amendments) if a.status is AmendmentStatus.PENDING), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +73,27 @@ RECORD_HOP = sa.insert(hops)
 
 
 def load_snapshot(conn: Connection, opportunity_id: str) -> Snapshot | None:
-    row = conn.execute(SNAPSHOT, {"b_id": opportunity_id}).first()
-    return None if row is None else _snapshot(row)
+    return load_snapshots(conn, [opportunity_id]).get(opportunity_id)
 
 
 def load_snapshots(conn: Connection, opportunity_ids: list[str]) -> dict[str, Snapshot]:
-    """Many deals in one query (a worker's freshly claimed keys)."""
-    rows = conn.execute(SNAPSHOTS, {"b_ids": opportunity_ids}) if opportunity_ids else []
-    return {row.id: _snapshot(row) for row in rows}
+    """Many deals in three queries (a worker's freshly claimed keys): the deals with their
+    customers and state, their plan versions, their amendments."""
+    rows = list(conn.execute(SNAPSHOTS, {"b_ids": opportunity_ids})) if opportunity_ids else []
+    provisioned = [row.id for row in rows if row.project_target_id is not None]
+    plans = latest_plans(conn, provisioned)
+    amendments = amendments_by_deal(conn, provisioned)
+    return {row.id: _snapshot(row, plans.get(row.id), amendments.get(row.id, ())) for row in rows}
 
 
-def _snapshot(row: sa.Row) -> Snapshot:
+def _snapshot(row: sa.Row, plan: PlanVersion | None, amendments: tuple[Amendment, ...]) -> Snapshot:
     return Snapshot(
         opportunity=parse_opportunity(row.data),
         customer=parse_customer(row.customer) if row.customer else None,
         state=_state(row),
         correlation_id=row.correlation_id,
+        plan=plan,
+        amendments=amendments,
     )
 
 
@@ -90,7 +106,26 @@ def _state(row: sa.Row) -> ProvisioningState:
         customer_synced_version=row.customer_synced_version,
         project_external_id=row.project_external_id, project_target_id=row.project_target_id,
         written_back=row.written_back,
+        project_sent=parse_project(row.project_sent) if row.project_sent else None,
+        crm_terms=parse_terms(row.crm_terms) if row.crm_terms else None,
     )
+
+
+def project_data(project: Project) -> dict[str, object]:
+    return {"external_id": project.external_id, "opportunity_id": project.opportunity_id,
+            "name": project.name, "customer_external_id": project.customer_external_id,
+            "value": str(project.value.quantized()), "currency": project.value.currency,
+            "billing_method": project.billing_method.value,
+            "start_date": project.start_date.isoformat(), "legal_entity": project.legal_entity}
+
+
+def parse_project(data: dict[str, Any]) -> Project:
+    return Project(
+        external_id=data["external_id"], opportunity_id=data["opportunity_id"], name=data["name"],
+        customer_external_id=data["customer_external_id"],
+        value=Money.parse(data["value"], data["currency"]),
+        billing_method=BillingMethod(data["billing_method"]),
+        start_date=date.fromisoformat(data["start_date"]), legal_entity=data.get("legal_entity"))
 
 
 def save_states(conn: Connection, states: Mapping[str, Mapping[str, object]],

@@ -90,6 +90,8 @@ provisioning = sa.Table(
     sa.Column("written_back", sa.String(64)),
     sa.Column("billing_written_back", sa.String(64)),
     sa.Column("billing_note", sa.Text, nullable=False, server_default=""),
+    sa.Column("project_sent", sa.JSON),  # the project as last sent to the ERP
+    sa.Column("crm_terms", sa.JSON),     # the CRM's financial terms as last compared
     sa.Column("released_at", UtcDateTime),
     sa.Column("provisioned_at", UtcDateTime),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -139,10 +141,13 @@ milestone_progress = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# One row per billing document: a line's first invoice is document `<line>`, a true-up after
+# an amendment `<line>#2`, … (credit notes have negative totals).
 invoices = sa.Table(
     "invoices", metadata,
     sa.Column("opportunity_id", sa.String(64), primary_key=True),
-    sa.Column("milestone_id", sa.String(64), primary_key=True),
+    sa.Column("document_id", sa.String(80), primary_key=True),
+    sa.Column("line_id", sa.String(64), nullable=False),
     sa.Column("external_id", sa.String(160), nullable=False),
     sa.Column("system", sa.String(40), nullable=False),
     sa.Column("target_id", sa.String(64), nullable=False),
@@ -180,4 +185,57 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# The approved financial terms of a deal, one row per version: v1 when it is provisioned,
+# one more per approved amendment. Never updated.
+plan_versions = sa.Table(
+    "plan_versions", metadata,
+    sa.Column("opportunity_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("terms", sa.JSON, nullable=False),
+    sa.Column("amendment_id", sa.String(100)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+amendments = sa.Table(
+    "amendments", metadata,
+    sa.Column("id", sa.String(100), primary_key=True),  # AM-<deal>-<n>
+    sa.Column("opportunity_id", sa.String(64), nullable=False),
+    sa.Column("correlation_id", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("base_version", sa.Integer, nullable=False),  # the plan version it amends
+    sa.Column("before", sa.JSON, nullable=False),
+    sa.Column("after", sa.JSON, nullable=False),
+    sa.Column("requester", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("origin", sa.String(20), nullable=False),  # crm | cli | api
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("decided_by", sa.String(128)),
+    sa.Column("decided_at", UtcDateTime),
+    sa.Column("decision_reason", sa.Text),
+)
+sa.Index("ix_amendments_deal", amendments.c.opportunity_id, amendments.c.status)
+
+time_entries = sa.Table(
+    "time_entries", metadata,
+    sa.Column("opportunity_id", sa.String(64), primary_key=True),
+    sa.Column("entry_id", sa.String(64), primary_key=True),
+    sa.Column("work_date", sa.Date, nullable=False),
+    sa.Column("hours", DecimalText, nullable=False),
+    sa.Column("rate", DecimalText, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("person", sa.String(128)),
+    sa.Column("version", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Where each scheduled poll of a system without events got to.
+poll_cursors = sa.Table(
+    "poll_cursors", metadata,
+    sa.Column("system", sa.String(40), primary_key=True),
+    sa.Column("object", sa.String(64), primary_key=True),
+    sa.Column("cursor", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )

@@ -20,9 +20,9 @@ from handoff.connectors.twin_process import free_port
 from handoff.domain import (
     BillingMethod,
     Customer,
+    InvoiceRequest,
     InvoiceStatus,
     Milestone,
-    MilestoneInvoice,
     Money,
     Project,
 )
@@ -106,8 +106,8 @@ def a_deal() -> tuple[str, Customer, Project]:
     return key, customer, project
 
 
-def milestone(key: str, amount: str = "36000.00") -> MilestoneInvoice:
-    return MilestoneInvoice(f"HO-I-006{key}-M1", f"006{key}",
+def milestone(key: str, amount: str = "36000.00") -> InvoiceRequest:
+    return InvoiceRequest(f"HO-I-006{key}-M1", f"006{key}",
                             Milestone("M1", "Kick-off", Money(Decimal(amount), "USD")),
                             dt.date(2026, 11, 26))
 
@@ -141,8 +141,8 @@ def test_a_lost_invoice_or_post_answer_leaves_one_posted_invoice(
     work = tryton.upsert_project(project, party.target_id)
     proxy.lose = {lost}
     with pytest.raises(TransientError):
-        tryton.invoice_milestone(milestone(key), work.target_id)
-    invoice = tryton.invoice_milestone(milestone(key), work.target_id)
+        tryton.issue_invoice(milestone(key), work.target_id)
+    invoice = tryton.issue_invoice(milestone(key), work.target_id)
     assert proxy.lost == [lost]
     assert invoice.status is InvoiceStatus.POSTED and invoice.number
     assert invoice.total == invoice.amount_due == Money(Decimal("36000.00"), "USD")
@@ -181,7 +181,7 @@ def test_a_product_without_a_revenue_account_is_trytons_business_rule(
         party = tryton.upsert_customer(f"HO-C-001{key}", customer)
         work = tryton.upsert_project(project, party.target_id)
         with pytest.raises(BusinessRuleError) as caught:
-            tryton.invoice_milestone(milestone(key), work.target_id)
+            tryton.issue_invoice(milestone(key), work.target_id)
     assert caught.value.message.startswith('There is no "Account Category" defined for "Service without')
 
 
@@ -190,7 +190,7 @@ def test_a_paid_invoice_reads_back_as_paid_with_nothing_due(
     key, customer, project = a_deal()
     party = tryton.upsert_customer(f"HO-C-001{key}", customer)
     work = tryton.upsert_project(project, party.target_id)
-    invoice = tryton.invoice_milestone(milestone(key, "1234.56"), work.target_id)
+    invoice = tryton.issue_invoice(milestone(key, "1234.56"), work.target_id)
     admin = TrytonRpc(dataclasses.replace(tryton_server.info, user="admin",
                                           password="sandbox-admin-pw"))
     admin.login()
@@ -199,3 +199,25 @@ def test_a_paid_invoice_reads_back_as_paid_with_nothing_due(
     paid = tryton.read_invoice(invoice.target_id)
     assert paid.status is InvoiceStatus.PAID and paid.amount_due.amount == 0
     assert paid.paid == Money(Decimal("1234.56"), "USD") and paid.number == invoice.number
+
+
+def test_a_credit_note_is_a_posted_negative_invoice_and_its_refund_settles_it(
+        tryton_server: TrytonProcess, tryton: TrytonConnector) -> None:
+    key, customer, project = a_deal()
+    party = tryton.upsert_customer(f"HO-C-001{key}", customer)
+    work = tryton.upsert_project(project, party.target_id)
+    tryton.issue_invoice(milestone(key, "36000.00"), work.target_id)
+    credit = InvoiceRequest(f"HO-CN-006{key}-M1#2", f"006{key}",
+                            Milestone("M1#2", "Kick-off, adjustment 2",
+                                      Money(Decimal("-6000.00"), "USD")), dt.date(2026, 11, 26))
+    note = tryton.issue_invoice(credit, work.target_id)
+    assert (note.status, note.total.amount, note.amount_due.amount) == (
+        InvoiceStatus.POSTED, Decimal("-6000.00"), Decimal("-6000.00"))
+    assert tryton.issue_invoice(credit, work.target_id) == note  # asked again: the same one
+    admin = TrytonRpc(dataclasses.replace(tryton_server.info, user="admin",
+                                          password="sandbox-admin-pw"))
+    admin.login()
+    pay_in_full(admin, int(note.target_id), cash_payment_method(admin), dt.date(2026, 11, 27))
+    admin.close()
+    refunded = tryton.read_invoice(note.target_id)
+    assert refunded.status is InvoiceStatus.PAID and refunded.amount_due.amount == 0

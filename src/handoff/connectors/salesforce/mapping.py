@@ -73,8 +73,9 @@ def customer_event_data(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_back_fields(update: CrmStatusUpdate) -> dict[str, Any]:
     """The Opportunity fields that show where provisioning stands (no project id clears it)
-    and, once the deal has invoices, what is invoiced and paid (amounts as exact decimal
-    text in the deal's currency, which Salesforce accepts for currency fields)."""
+    and, once the deal has invoices, what is billed, paid and open, how late, and the invoice
+    numbers (amounts as exact decimal text in the deal's currency, which Salesforce accepts
+    for currency fields)."""
     fields: dict[str, Any] = {
         "Handoff_Project_Id__c": update.project_id,
         "Handoff_Status__c": update.status.value,
@@ -85,6 +86,9 @@ def write_back_fields(update: CrmStatusUpdate) -> dict[str, Any]:
             "Handoff_Invoiced_Amount__c": str(billing.invoiced.quantized()),
             "Handoff_Paid_Amount__c": str(billing.paid.quantized()),
             "Handoff_Billing_Status__c": billing.describe()[:STATUS_DETAIL_LENGTH],
+            "Handoff_Open_Balance__c": str(billing.open_balance.quantized()),
+            "Handoff_Days_Overdue__c": billing.days_overdue,
+            "Handoff_Invoice_Numbers__c": ", ".join(billing.invoice_numbers)[:STATUS_DETAIL_LENGTH],
         }
     return fields
 

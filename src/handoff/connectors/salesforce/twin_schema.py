@@ -112,8 +112,9 @@ def _picklist(f: Field, value: Any) -> str:
     return value
 
 
-def _currency(f: Field, value: Any) -> float:
-    # Salesforce currency fields are doubles on the wire; numeric strings are accepted too.
+def _double(f: Field, value: Any) -> float:
+    # Salesforce number and currency fields are doubles on the wire; numeric strings are
+    # accepted too.
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _parser_error(f, value, "double")
     try:
@@ -155,7 +156,8 @@ def _currency_code(f: Field, value: Any) -> str:
 _CHECKS = {
     "text": _text,
     "picklist": _picklist,
-    "currency": _currency,
+    "currency": _double,
+    "double": _double,
     "date": _date,
     "boolean": _boolean,
     "reference": _reference,
@@ -262,6 +264,9 @@ OPPORTUNITY = SObjectType(
         Field("Handoff_Invoiced_Amount__c", "currency"),
         Field("Handoff_Paid_Amount__c", "currency"),
         Field("Handoff_Billing_Status__c", "text", length=255),
+        Field("Handoff_Open_Balance__c", "currency"),
+        Field("Handoff_Days_Overdue__c", "double"),
+        Field("Handoff_Invoice_Numbers__c", "text", length=255),
     ),
     required=("Name", "StageName", "CloseDate"),
     defaults={"CurrencyIsoCode": CORPORATE_CURRENCY, "OwnerId": SANDBOX_USER_ID},

@@ -3,8 +3,8 @@
 Tryton has no upsert, so every write looks before it creates: the record is searched by the
 external id handoff gave it (a party's code, unique in Tryton's schema; a work's comment
 marker, see mapping.py), and created only when absent. A create whose answer was lost is
-found by the next look. Invoicing follows the same rule: a milestone task that already has
-an invoice line is never invoiced again.
+found by the next look. Invoicing follows the same rule: a billing task that already has an
+invoice line is never invoiced again.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from handoff.connectors.tryton.mapping import (
     TASK_FIELDS,
     creation_values,
     external_id_clause,
-        invoice_from,
+    invoice_from,
     party_values,
     project_values,
     task_values,
 )
 from handoff.connectors.tryton.settings import TrytonSettings
-from handoff.domain import Customer, Invoice, InvoiceStatus, MilestoneInvoice, Project
-from handoff.domain.ids import milestone_external_id
+from handoff.domain import Customer, Invoice, InvoiceRequest, InvoiceStatus, Project
+from handoff.domain.ids import billing_task_external_id
 from handoff.errors import BusinessRuleError, DataError, PermanentError
 
 __all__ = ["TrytonConnector", "TrytonSettings"]
@@ -68,9 +68,9 @@ class TrytonConnector:
 
     # --- BillingConnector ------------------------------------------------------------------
 
-    def invoice_milestone(self, request: MilestoneInvoice, project_target_id: str) -> Invoice:
+    def issue_invoice(self, request: InvoiceRequest, project_target_id: str) -> Invoice:
         project_id = int(project_target_id)
-        task = self._milestone_task(request, project_id)
+        task = self._billing_task(request, project_id)
         invoice_id = _invoice_of(task)
         if invoice_id is None:
             if task["progress"] != 1:
@@ -78,7 +78,7 @@ class TrytonConnector:
             self.rpc.call("model.project.work.invoice", [project_id])
             invoice_id = _invoice_of(self._read_one("project.work", task["id"], TASK_FIELDS))
             if invoice_id is None:
-                raise BusinessRuleError(f"Tryton made no invoice line for milestone task "
+                raise BusinessRuleError(f"Tryton made no invoice line for billing task "
                                         f"{task['id']} of project {project_id}", system=SYSTEM)
         return self._posted(invoice_id, request)
 
@@ -128,7 +128,7 @@ class TrytonConnector:
     def _product(self, code: str) -> int:
         ids = self.rpc.call("model.product.product.search", [("code", "=", code)], 0, 1, None)
         if not ids:
-            raise PermanentError(f"Tryton has no product with code {code!r} to bill milestones "
+            raise PermanentError(f"Tryton has no product with code {code!r} to bill with "
                                  "with", system=SYSTEM)
         return ids[0]
 
@@ -155,16 +155,16 @@ class TrytonConnector:
             return UpsertResult(str(winner), created=False)
         return UpsertResult(str(created), created=True)
 
-    def _milestone_task(self, request: MilestoneInvoice, project_id: int) -> dict[str, Any]:
+    def _billing_task(self, request: InvoiceRequest, project_id: int) -> dict[str, Any]:
         company = self.company()
-        external_id = milestone_external_id(request.opportunity_id, request.milestone.id)
+        external_id = billing_task_external_id(request.opportunity_id, request.line.id)
         task_id = self.find("project.work", external_id)
         if task_id is None:
             values = task_values(request, project_id, company.id, company.product_id)
             task_id = int(self._create("project.work", external_id, values).target_id)
         return self._read_one("project.work", task_id, TASK_FIELDS)
 
-    def _posted(self, invoice_id: int, request: MilestoneInvoice) -> Invoice:
+    def _posted(self, invoice_id: int, request: InvoiceRequest) -> Invoice:
         record = self._read_one("account.invoice", invoice_id, INVOICE_FIELDS)
         if invoice_from(record, request.external_id).status is InvoiceStatus.DRAFT:
             if record["state"] == "draft":

@@ -3,10 +3,14 @@
     customer   party.party       code = HO-C-<account>  (unique in Tryton's schema)
     project    project.work      type project, invoiced on effort; comment starts with
                                  "[handoff HO-P-<deal>]"
-    milestone  project.work      type task under it, one hour at the milestone's amount,
-                                 progress 1 once billable; comment "[handoff HO-M-<deal>-<m>]"
+    document   project.work      one task per billing document (a milestone, a fixed fee, a
+                                 period of time, a true-up), one hour at the document's
+                                 amount — negative for a credit note — progress 1 once
+                                 billable; comment "[handoff HO-M-<deal>-<document>]"
     invoice    account.invoice   made by the project's Invoice button from the done task,
-                                 reference = HO-I-<deal>-<milestone>, then posted
+                                 reference = HO-I-<deal>-<document> (HO-CN-… for a credit
+                                 note, which Tryton keeps as an invoice with a negative
+                                 total), then posted
 
 A work's `number` would be the natural place for the external id, but Tryton numbers works
 itself and refuses writes to it over RPC; the comment's first line is the one searchable
@@ -19,8 +23,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from handoff.domain import Customer, Invoice, InvoiceStatus, MilestoneInvoice, Money, Project
-from handoff.domain.ids import milestone_external_id
+from handoff.domain import Customer, Invoice, InvoiceRequest, InvoiceStatus, Money, Project
+from handoff.domain.ids import billing_task_external_id
 
 INVOICE_STATUS = {
     "draft": InvoiceStatus.DRAFT, "validated": InvoiceStatus.DRAFT,
@@ -30,7 +34,7 @@ INVOICE_STATUS = {
 INVOICE_FIELDS = ("number", "state", "reference", "invoice_date", "untaxed_amount", "tax_amount",
                   "total_amount", "amount_to_pay", "currency.code", "lines_to_pay.maturity_date")
 TASK_FIELDS = ("progress", "invoice_line.invoice", "list_price")
-MILESTONE_EFFORT = dt.timedelta(hours=1)  # one hour at the milestone's amount, whatever the unit
+DOCUMENT_EFFORT = dt.timedelta(hours=1)  # one hour at the document's amount, whatever the unit
 
 
 def party_values(customer: Customer) -> dict[str, Any]:
@@ -67,15 +71,16 @@ def project_values(project: Project, party_id: int, company_id: int) -> dict[str
     }
 
 
-def task_values(request: MilestoneInvoice, project_id: int, company_id: int,
+def task_values(request: InvoiceRequest, project_id: int, company_id: int,
                 product_id: int) -> dict[str, Any]:
-    milestone = request.milestone
+    line = request.line
+    kind = "Credit" if request.is_credit else "Billing line"
     return {
-        "name": f"{milestone.name} ({milestone.id})", "type": "task", "parent": project_id,
-        "company": company_id, "product": product_id, "list_price": milestone.amount.amount,
-        "effort_duration": MILESTONE_EFFORT,
-        "comment": f"{marker(milestone_external_id(request.opportunity_id, milestone.id))}\n"
-                   f"Milestone {milestone.id} of opportunity {request.opportunity_id}.",
+        "name": f"{line.name} ({line.id})", "type": "task", "parent": project_id,
+        "company": company_id, "product": product_id, "list_price": line.amount.amount,
+        "effort_duration": DOCUMENT_EFFORT,
+        "comment": f"{marker(billing_task_external_id(request.opportunity_id, line.id))}\n"
+                   f"{kind} {line.id} of opportunity {request.opportunity_id}.",
     }
 
 
