@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
 from handoff.config import Settings
-from handoff.connectors.ports import CrmChangeFeed, CrmConnector, ErpConnector
+from handoff.connectors.ports import CrmChangeFeed, CrmConnector, DeliveryFeed, ErpConnector
 from handoff.connectors.registry import connect_crm, connect_erp
 from handoff.engine.worker import Schedule, Worker, in_transaction
 from handoff.flows.billing import BillingController, enqueue_unpaid
-from handoff.flows.polling import CrmPoll
+from handoff.flows.polling import Poll, crm_poll, delivery_poll
 from handoff.flows.provisioning import ProvisioningController
 from handoff.flows.write_back import WriteBackController
 from handoff.store.db import Database
@@ -25,16 +25,30 @@ def build_worker(settings: Settings, db: Database, crm: CrmConnector, erp: ErpCo
                        in_transaction(enqueue_unpaid))
     return Worker(db, controllers, settings.retry, concurrency=settings.worker.concurrency,
                   lease=settings.worker.lease, poll_seconds=settings.worker.poll_seconds,
-                  owner=owner, schedules=[refresh, *crm_poll(settings, crm)])
+                  owner=owner, schedules=[refresh, *poll_schedules(settings, crm, erp)])
 
 
-def crm_poll(settings: Settings, crm: CrmConnector) -> list[Schedule]:
-    """The CRM poll, when it is wanted and the CRM can list its changes."""
-    if not settings.poll.crm_minutes or not isinstance(crm, CrmChangeFeed):
-        return []
-    poll = CrmPoll(crm)
-    return [Schedule(f"{crm.system} poll", timedelta(minutes=settings.poll.crm_minutes),
-                     lambda db, now: poll.run(db, now).applied)]
+def poll_schedules(settings: Settings, crm: CrmConnector, erp: ErpConnector) -> list[Schedule]:
+    """The scheduled polls of hybrid sync: the CRM's deals, the PSA/ERP's milestones — each
+    when it is wanted and the system can list its changes."""
+    wanted = ((crm, settings.poll.crm_minutes), (erp, settings.poll.erp_minutes))
+    return [Schedule(f"{poll.system} poll", timedelta(minutes=minutes), _applied(poll))
+            for system, minutes in wanted if minutes for poll in polls(system)]
+
+
+def _applied(poll: Poll) -> Callable[[Database, datetime], int]:
+    return lambda db, now: poll.run(db, now).applied
+
+
+def polls(*systems: object) -> list[Poll]:
+    """A poll for each system that can list its changes."""
+    found = []
+    for system in systems:
+        if isinstance(system, CrmChangeFeed):
+            found.append(crm_poll(system))
+        if isinstance(system, DeliveryFeed):
+            found.append(delivery_poll(system))
+    return found
 
 
 def connect_systems(settings: Settings, env: Mapping[str, str] = os.environ,

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="threads (default from config)")
     worker.add_argument("--until-idle", action="store_true", help="exit when the queue is empty")
 
-    _command(commands, "poll", _poll, "read what changed in the CRM since the last poll, now")
+    poll = _command(commands, "poll", _poll, "read what changed in the CRM since the last poll, now")
+    poll.add_argument("--erp", action="store_true",
+                      help="also read the milestones delivery reached in the PSA/ERP")
 
     sandbox = _command(commands, "sandbox", _sandbox, "run the sandbox CRM and ERP until Ctrl-C")
     sandbox.add_argument("--erp", choices=["netsuite", "tryton"], default="netsuite",
@@ -181,15 +183,19 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _poll(args: argparse.Namespace, settings: Settings) -> int:
-    from handoff.connectors.ports import CrmChangeFeed
-    from handoff.connectors.registry import connect_crm
+    from handoff.bootstrap import polls
+    from handoff.connectors.registry import connect_crm, connect_erp
     from handoff.engine.clock import utcnow
-    from handoff.flows.polling import CrmPoll
 
-    crm = connect_crm(settings.systems, os.environ)
-    if not isinstance(crm, CrmChangeFeed):
-        raise HandoffError(f"the {crm.system} connector cannot list its changes")
-    print(f"{crm.system}: {CrmPoll(crm).run(_open(settings), utcnow())}")
+    systems = [connect_crm(settings.systems, os.environ)]
+    if args.erp:
+        systems.append(connect_erp(settings.systems, os.environ))
+    found = polls(*systems)
+    if not found:
+        raise HandoffError(f"the {systems[0].system} connector cannot list its changes")
+    db = _open(settings)
+    for poll in found:
+        print(f"{poll.system}: {poll.run(db, utcnow())}")
     return 0
 
 

@@ -46,10 +46,13 @@ class PollSettings:
     """How often the worker reads what changed in a system since its last look."""
 
     crm_minutes: float = 5.0  # 0: never (every change arrives as an event)
+    erp_minutes: float = 5.0  # milestones delivery reached in the PSA/ERP; 0: never
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.crm_minutes) or self.crm_minutes < 0:
-            raise ConfigError(f"[poll] crm_minutes: {self.crm_minutes} must be 0 (off) or more")
+        for name in ("crm_minutes", "erp_minutes"):
+            minutes = getattr(self, name)
+            if not math.isfinite(minutes) or minutes < 0:
+                raise ConfigError(f"[poll] {name}: {minutes} must be 0 (off) or more")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import pytest
 from handoff.connectors.keepalive import TransportError
 from handoff.connectors.tryton.errors import TrytonRpcError, from_http_status, translate
 from handoff.connectors.tryton.jsonrpc import decode, dumps
-from handoff.connectors.tryton.mapping import invoice_from, task_values
+from handoff.connectors.tryton.mapping import invoice_from, milestone_progress_data, task_values
 from handoff.connectors.tryton.settings import TrytonSettings
 from handoff.domain import InvoiceRequest, InvoiceStatus, Milestone, Money
 from handoff.errors import (
@@ -91,3 +91,14 @@ def test_an_invoice_reads_back_exactly() -> None:
 def test_settings_refuse_a_url_without_a_scheme() -> None:
     with pytest.raises(ConfigError, match="must start with"):
         TrytonSettings("erp.example.com", "tryton", "handoff", "secret")
+
+
+def test_a_planned_milestone_task_set_done_becomes_milestone_progress() -> None:
+    done = dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC)
+    record = {"comment": "[handoff HO-M-006A-M2]\nMilestone M2 of opportunity 006A.",
+              "parent.": {"comment": "[handoff HO-P-006A]\nProvisioned by handoff"},
+              "write_date": done, "create_date": done - dt.timedelta(days=9)}
+    assert milestone_progress_data(record) == {
+        "opportunity_id": "006A", "id": "M2", "status": "achieved", "achieved_on": "2026-11-20",
+        "version": "2026-11-20T15:30:00+00:00"}
+    assert milestone_progress_data({**record, "comment": "made by hand"}) is None

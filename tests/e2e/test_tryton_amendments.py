@@ -2,7 +2,8 @@
 time-and-materials deal from closed-won to paid, with a scope change in the middle that the
 CRM sends ten times and an approver applies. Tryton ends with the approved values, its
 invoices and credit notes add up to the approved terms to the cent, the CRM shows billed,
-paid and open, and the audit chain verifies."""
+paid and open, and the audit chain verifies. And milestones delivery sets done in Tryton,
+which sends no event, are found by the scheduled poll."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from handoff.engine.inbox import accept
 from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
 from handoff.engine.retry import RetryPolicy
 from handoff.flows import amendments
+from handoff.flows.polling import delivery_poll
 from handoff.policy.roles import Roles
 from handoff.store import audit, open_database
 from handoff.store.db import Database
 from handoff.store.terms import pending_amendments
+from tests.conftest import tryton_cache
 from tests.connectors.salesforce_helpers import connector, fresh
 from tests.connectors.tryton.rpc_support import TrytonRpc, cash_payment_method, pay_in_full
 from tests.factories import milestone_data, milestone_event, time_entry_data, time_entry_event
@@ -42,6 +45,14 @@ SCHEDULE = [("M1", "Discovery", "30000.00"), ("M2", "Build", "60000.00"),
 AMENDED = [("M1", "Discovery", "30000.00"), ("M2", "Build", "70000.00"),
            ("M3", "Go-live", "30000.00"), ("M4", "Data migration", "20000.00")]
 LAST_MONTH = dt.date.today().replace(day=1) - dt.timedelta(days=5)
+
+
+@pytest.fixture(scope="module")
+def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonProcess]:
+    """A Tryton of this module's own: the Salesforce twin numbers deals from the start after a
+    reset, and a project of another module's deal must not carry the same id."""
+    with TrytonProcess("sqlite", tmp_path_factory.mktemp("tryton"), cache=tryton_cache()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -166,4 +177,32 @@ def test_three_deals_on_tryton_from_closed_won_to_paid_through_an_amendment(
         assert shown["Handoff_Invoice_Numbers__c"]
     with db.reading() as conn:
         assert audit.verify(conn).intact
+    db.dispose()
+
+
+def test_milestones_delivery_sets_done_in_tryton_are_found_by_the_poll_and_billed_once(
+        tmp_path, salesforce_twin, tryton: TrytonConnector, admin: TrytonRpc) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'handoff.db'}")
+    crm = Crm(connector(salesforce_twin), db)  # not reset: new ids, this module's Tryton
+    ms = crm.won("Polled programme", "120000.00", "Milestone")
+    crm.send(ms, SCHEDULE)
+    run(db, crm, tryton)
+    project = tryton.find("project.work", f"HO-P-{ms}")
+    planned = tryton.rpc.call("model.project.work.search_read", [("parent", "=", project)], 0,
+                              None, [("id", "ASC")], ["name", "list_price", "progress"])
+    assert [(t["name"], t["list_price"]) for t in planned] == [
+        (f"{name} ({m})", None) for m, name, _ in SCHEDULE]  # priced only when billable
+    build = next(t["id"] for t in planned if t["name"].endswith("(M2)"))
+    admin.model("project.work", "write", [build], {"progress": 1.0})  # delivery: done
+
+    poll = delivery_poll(tryton, overlap=dt.timedelta(0))
+    counts = poll.run(db, utcnow())
+    assert (counts.applied, counts.rejected) == (1, 0)
+    run(db, crm, tryton)
+    assert documents(tryton, ms) == {"M2": Decimal("60000.00")}
+    again = poll.run(db, utcnow())  # handoff priced the task: seen again, billed nothing more
+    assert again.rejected == 0
+    run(db, crm, tryton)
+    assert documents(tryton, ms) == {"M2": Decimal("60000.00")}
+    assert Decimal(str(crm.shown(ms)["Handoff_Invoiced_Amount__c"])) == Decimal("60000.00")
     db.dispose()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from handoff.bootstrap import build_worker, crm_poll
+from handoff.bootstrap import build_worker, poll_schedules
 from handoff.config import PollSettings, Settings
 from handoff.connectors.memory import MemoryCrm, MemoryErp
 from handoff.connectors.salesforce import SalesforceConnector
@@ -20,7 +20,7 @@ from handoff.engine.cloudevents import change_event
 from handoff.engine.inbox import Outcome, accept
 from handoff.engine.payloads import OPPORTUNITY_CHANGED
 from handoff.errors import ConfigError, TransientError
-from handoff.flows.polling import CURSOR_FORMAT, CrmPoll, PollCounts, read_cursor, store_cursor
+from handoff.flows.polling import CURSOR_FORMAT, PollCounts, crm_poll, read_cursor, store_cursor
 from handoff.store.tables import inbox_events, intake_rejections, opportunities, poll_cursors
 from tests.connectors.salesforce_helpers import connector, fresh, set_faults
 
@@ -50,7 +50,7 @@ def seed_deal(crm: SalesforceConnector, name: str, **deal: str) -> tuple[str, st
 
 
 def poll(db, crm: SalesforceConnector, **options: timedelta) -> PollCounts:
-    return CrmPoll(crm, **options).run(db, utcnow())
+    return crm_poll(crm, **options).run(db, utcnow())
 
 
 def cursors(db) -> dict[str, str]:
@@ -177,10 +177,10 @@ def test_a_failing_poll_does_not_stop_the_worker(db, crm, twin, caplog) -> None:
 
 
 def test_the_poll_is_a_schedule_when_wanted_and_possible(crm) -> None:
-    [schedule] = crm_poll(Settings(poll=PollSettings(crm_minutes=2)), crm)
+    [schedule] = poll_schedules(Settings(poll=PollSettings(crm_minutes=2)), crm, MemoryErp())
     assert (schedule.name, schedule.every) == ("salesforce poll", timedelta(minutes=2))
-    assert crm_poll(Settings(poll=PollSettings(crm_minutes=0)), crm) == []
-    assert crm_poll(Settings(), MemoryCrm()) == []  # it cannot list its changes
+    assert poll_schedules(Settings(poll=PollSettings(crm_minutes=0)), crm, MemoryErp()) == []
+    assert poll_schedules(Settings(), MemoryCrm(), MemoryErp()) == []  # they cannot list changes
 
 
 @pytest.mark.parametrize("minutes", [-1.0, float("nan"), float("inf")])

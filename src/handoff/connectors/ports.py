@@ -80,6 +80,17 @@ class CrmChangeFeed(Protocol):
         """Canonical opportunity event data of every opportunity modified after `since`."""
 
 
+@runtime_checkable
+class DeliveryFeed(Protocol):
+    """A PSA/ERP that can list the milestones delivery reached since a moment: the scheduled
+    poll reads it because such systems send no event when work is done."""
+
+    system: str
+
+    def changed_milestones(self, since: datetime) -> Iterable[dict[str, Any]]:
+        """Canonical `handoff.milestone.changed` data of every milestone changed after `since`."""
+
+
 class ErpConnector(Protocol):
     system: str
 

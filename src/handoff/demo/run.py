@@ -96,7 +96,8 @@ cap_seconds = 4.0
 max_attempts = 12
 
 [poll]
-crm_minutes = 0  # the demo delivers the CRM's changes as events itself
+crm_minutes = 0  # the demo delivers the CRM's changes as events itself,
+erp_minutes = 0  # and delivery's milestones too
 
 [policy.release]
 legal_entities = ["US01", "UK01", "DE01"]

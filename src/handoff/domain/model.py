@@ -108,3 +108,4 @@ class Project:
     start_date: date
     legal_entity: str | None = None
     status: ProjectStatus = ProjectStatus.PENDING
+    milestones: tuple[Milestone, ...] = ()  # the approved schedule: delivery's planned work

@@ -34,11 +34,14 @@ class CloudEvent:
         return body
 
 
-def change_event(kind: str, data: dict[str, Any], source: str, time: datetime) -> dict[str, Any]:
+def change_event(kind: str, data: dict[str, Any], source: str, time: datetime,
+                 subject: str | None = None) -> dict[str, Any]:
     """One version of one record as a structured-mode event. The id is derived from record
-    and version, as a CDC replay would give it: a redelivery carries the same id."""
-    return {"specversion": "1.0", "id": f"{data['id']}@{data['version']}", "source": source,
-            "type": kind, "subject": data["id"], "time": time.isoformat(),
+    (`subject`, default its id) and version, as a CDC replay would give it: a redelivery
+    carries the same id."""
+    subject = subject or data["id"]
+    return {"specversion": "1.0", "id": f"{subject}@{data['version']}", "source": source,
+            "type": kind, "subject": subject, "time": time.isoformat(),
             "datacontenttype": "application/json", "data": data}
 
 

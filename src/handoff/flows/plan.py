@@ -91,7 +91,7 @@ def project_for(opp: Opportunity, terms: DealTerms | None = None) -> Project:
         external_id=project_external_id(opp.id), opportunity_id=opp.id, name=opp.name,
         customer_external_id=customer_external_id(opp.account_id), value=terms.value,
         billing_method=terms.billing_method, start_date=opp.close_date,
-        legal_entity=terms.legal_entity,
+        legal_entity=terms.legal_entity, milestones=terms.milestones,
     )
 
 

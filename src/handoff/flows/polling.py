@@ -1,5 +1,6 @@
-"""The polling half of hybrid sync: every so often, read what changed in the CRM since a
-stored cursor and take it in through the same inbox as the events.
+"""The polling half of hybrid sync: every so often, read what changed in a system since a
+stored cursor — the CRM's accounts and deals, the PSA/ERP's milestones — and take it in
+through the same inbox as the events.
 
 A change seen twice is applied once. Each record version becomes the event `<id>@<version>`,
 so a poll reading it again is a "duplicate"; an event that brought the version first makes
@@ -22,10 +23,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from handoff.connectors.ports import CrmChangeFeed
+from handoff.connectors.ports import CrmChangeFeed, DeliveryFeed
 from handoff.engine.cloudevents import change_event
 from handoff.engine.inbox import accept
-from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
+from handoff.engine.payloads import CUSTOMER_CHANGED, MILESTONE_CHANGED, OPPORTUNITY_CHANGED
 from handoff.errors import IntakeError
 from handoff.store.db import Database
 from handoff.store.sql import upsert
@@ -63,22 +64,30 @@ class PollCounts:
                 f"{self.stale} stale, {self.duplicate} duplicate, {self.rejected} rejected")
 
 
+def record_id(data: dict[str, Any]) -> str:
+    return str(data["id"])
+
+
+def milestone_key(data: dict[str, Any]) -> str:
+    """A milestone's id is its deal's business: `M1` names one in every deal."""
+    return f"{data['opportunity_id']}/{data['id']}"
+
+
 @dataclass(frozen=True)
 class Feed:
     object: str  # the cursor's name
     kind: str    # the event type its records become
     changes: Callable[[datetime], Iterable[dict[str, Any]]]
+    subject: Callable[[dict[str, Any]], str] = record_id  # what the event is about
 
 
-class CrmPoll:
-    """Reads accounts, then opportunities (a new deal's customer is then known when the deal
-    arrives). Network reads happen between intake's transactions, never inside one."""
+class Poll:
+    """Reads each feed in order. Network reads happen between intake's transactions, never
+    inside one."""
 
-    def __init__(self, crm: CrmChangeFeed, overlap: timedelta = OVERLAP) -> None:
-        self.system, self.overlap = crm.system, overlap
-        self.source = f"/crm/{crm.system}/poll"
-        self.feeds = (Feed("accounts", CUSTOMER_CHANGED, crm.changed_accounts),
-                      Feed("opportunities", OPPORTUNITY_CHANGED, crm.changed_opportunities))
+    def __init__(self, system: str, source: str, feeds: tuple[Feed, ...],
+                 overlap: timedelta = OVERLAP) -> None:
+        self.system, self.source, self.feeds, self.overlap = system, source, feeds, overlap
 
     def run(self, db: Database, now: datetime) -> PollCounts:
         counts = PollCounts()
@@ -89,15 +98,16 @@ class CrmPoll:
     def _read(self, db: Database, feed: Feed, now: datetime, counts: PollCounts) -> None:
         newest: datetime | None = None
         for data in feed.changes(self._since(db, feed.object)):
-            counts.add(self._accept(db, feed.kind, data, now))
+            counts.add(self._accept(db, feed, data, now))
             stamp = datetime.fromisoformat(data["version"])
             newest = stamp if newest is None else max(newest, stamp)
         if newest is not None:
             store_cursor(db, self.system, feed.object, newest, now)
 
-    def _accept(self, db: Database, kind: str, data: dict[str, Any], now: datetime) -> str:
+    def _accept(self, db: Database, feed: Feed, data: dict[str, Any], now: datetime) -> str:
+        event = change_event(feed.kind, data, self.source, now, feed.subject(data))
         try:
-            return accept(db, change_event(kind, data, self.source, now), now).outcome.value
+            return accept(db, event, now).outcome.value
         except IntakeError as exc:  # recorded by intake; the record's next change is read anew
             log.warning("%s %s refused: %s", self.system, data.get("id"), exc)
             return REJECTED
@@ -105,6 +115,19 @@ class CrmPoll:
     def _since(self, db: Database, name: str) -> datetime:
         cursor = read_cursor(db, self.system, name)
         return BEGINNING if cursor is None else cursor - self.overlap
+
+
+def crm_poll(crm: CrmChangeFeed, overlap: timedelta = OVERLAP) -> Poll:
+    """Accounts, then opportunities: a new deal's customer is then known when the deal arrives."""
+    return Poll(crm.system, f"/crm/{crm.system}/poll",
+                (Feed("accounts", CUSTOMER_CHANGED, crm.changed_accounts),
+                 Feed("opportunities", OPPORTUNITY_CHANGED, crm.changed_opportunities)), overlap)
+
+
+def delivery_poll(psa: DeliveryFeed, overlap: timedelta = OVERLAP) -> Poll:
+    return Poll(psa.system, f"/psa/{psa.system}/poll",
+                (Feed("milestones", MILESTONE_CHANGED, psa.changed_milestones, milestone_key),),
+                overlap)
 
 
 def read_cursor(db: Database, system: str, name: str) -> datetime | None:

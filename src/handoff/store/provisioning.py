@@ -10,7 +10,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handoff.domain import BillingMethod, Customer, Money, Opportunity, Project, ProvisioningStatus
+from handoff.domain import (
+    BillingMethod,
+    Customer,
+    Milestone,
+    Money,
+    Opportunity,
+    Project,
+    ProvisioningStatus,
+)
 from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms, parse_terms
 from handoff.engine.payloads import parse_customer, parse_opportunity
 from handoff.store.sql import upsert
@@ -116,7 +124,9 @@ def project_data(project: Project) -> dict[str, object]:
             "name": project.name, "customer_external_id": project.customer_external_id,
             "value": str(project.value.quantized()), "currency": project.value.currency,
             "billing_method": project.billing_method.value,
-            "start_date": project.start_date.isoformat(), "legal_entity": project.legal_entity}
+            "start_date": project.start_date.isoformat(), "legal_entity": project.legal_entity,
+            "milestones": [{"id": m.id, "name": m.name, "amount": str(m.amount.quantized())}
+                           for m in project.milestones]}
 
 
 def parse_project(data: dict[str, Any]) -> Project:
@@ -125,7 +135,9 @@ def parse_project(data: dict[str, Any]) -> Project:
         customer_external_id=data["customer_external_id"],
         value=Money.parse(data["value"], data["currency"]),
         billing_method=BillingMethod(data["billing_method"]),
-        start_date=date.fromisoformat(data["start_date"]), legal_entity=data.get("legal_entity"))
+        start_date=date.fromisoformat(data["start_date"]), legal_entity=data.get("legal_entity"),
+        milestones=tuple(Milestone(m["id"], m["name"], Money.parse(m["amount"], data["currency"]))
+                         for m in data.get("milestones", ())))
 
 
 def save_states(conn: Connection, states: Mapping[str, Mapping[str, object]],

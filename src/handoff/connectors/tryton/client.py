@@ -10,19 +10,26 @@ invoice line is never invoiced again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from handoff.connectors.ports import UpsertResult
 from handoff.connectors.tryton.errors import SYSTEM
 from handoff.connectors.tryton.jsonrpc import TrytonRpc
 from handoff.connectors.tryton.mapping import (
+    DONE_MILESTONES,
     INVOICE_FIELDS,
+    PROGRESS_FIELDS,
     TASK_FIELDS,
     creation_values,
     external_id_clause,
     invoice_from,
+    marker,
+    milestone_progress_data,
     party_values,
+    planned_task_values,
     project_values,
     task_values,
 )
@@ -64,7 +71,9 @@ class TrytonConnector:
                             f"the deal is in {project.value.currency}", system=SYSTEM,
                             field="currency")
         values = project_values(project, int(customer_target_id), company.id)
-        return self._upsert("project.work", project.external_id, values)
+        result = self._upsert("project.work", project.external_id, values)
+        self._plan_milestones(project, int(result.target_id))
+        return result
 
     # --- BillingConnector ------------------------------------------------------------------
 
@@ -73,8 +82,10 @@ class TrytonConnector:
         task = self._billing_task(request, project_id)
         invoice_id = _invoice_of(task)
         if invoice_id is None:
-            if task["progress"] != 1:
-                self.rpc.call("model.project.work.write", [task["id"]], {"progress": 1.0})
+            priced = {"progress": 1.0, "list_price": request.line.amount.amount}
+            changed = {k: v for k, v in priced.items() if task[k] != v}
+            if changed:  # a planned milestone gets its price only now, when it may be billed
+                self.rpc.call("model.project.work.write", [task["id"]], changed)
             self.rpc.call("model.project.work.invoice", [project_id])
             invoice_id = _invoice_of(self._read_one("project.work", task["id"], TASK_FIELDS))
             if invoice_id is None:
@@ -85,6 +96,21 @@ class TrytonConnector:
     def read_invoice(self, target_id: str) -> Invoice:
         record = self._read_one("account.invoice", int(target_id), INVOICE_FIELDS)
         return invoice_from(record, record.get("reference") or "")
+
+    # --- DeliveryFeed ----------------------------------------------------------------------
+
+    def changed_milestones(self, since: datetime) -> Iterator[dict[str, Any]]:
+        """Planned milestone tasks delivery set done since `since`, as progress event data
+        (Tryton sends no event when a task is done)."""
+        self.company()
+        moment = since.astimezone(UTC)
+        changed = ["OR", ("write_date", ">=", moment), ("create_date", ">=", moment)]
+        records = self.rpc.call("model.project.work.search_read", [*DONE_MILESTONES, changed],
+                                0, None, [("id", "ASC")], list(PROGRESS_FIELDS))
+        for record in records:
+            data = milestone_progress_data(record)
+            if data is not None:
+                yield data
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -154,6 +180,21 @@ class TrytonConnector:
                 raise
             return UpsertResult(str(winner), created=False)
         return UpsertResult(str(created), created=True)
+
+    def _plan_milestones(self, project: Project, project_id: int) -> None:
+        """A task per milestone of the schedule, made once: one search finds those there."""
+        if not project.milestones:
+            return
+        company = self.company()
+        held = self.rpc.call("model.project.work.search_read", [
+            ("parent", "=", project_id), ("comment", "like", "[handoff HO-M-%")], 0, None, None,
+            ["comment"])
+        known = {record["comment"].partition("\n")[0] for record in held}
+        missing = [planned_task_values(project, m, project_id, company.id, company.product_id)
+                   for m in project.milestones if marker(billing_task_external_id(
+                       project.opportunity_id, m.id)) not in known]
+        if missing:
+            self.rpc.call("model.project.work.create", missing)
 
     def _billing_task(self, request: InvoiceRequest, project_id: int) -> dict[str, Any]:
         company = self.company()

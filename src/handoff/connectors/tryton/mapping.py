@@ -3,6 +3,11 @@
     customer   party.party       code = HO-C-<account>  (unique in Tryton's schema)
     project    project.work      type project, invoiced on effort; comment starts with
                                  "[handoff HO-P-<deal>]"
+    milestone  project.work      a task per milestone of the approved schedule, planned with
+                                 the project and without a price, so Tryton's Invoice button
+                                 never bills it on its own; delivery sets it done (progress
+                                 1), the poll reports it achieved; comment
+                                 "[handoff HO-M-<deal>-<m>]\nMilestone <m> of …"
     document   project.work      one task per billing document (a milestone, a fixed fee, a
                                  period of time, a true-up), one hour at the document's
                                  amount — negative for a credit note — progress 1 once
@@ -23,7 +28,15 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from handoff.domain import Customer, Invoice, InvoiceRequest, InvoiceStatus, Money, Project
+from handoff.domain import (
+    Customer,
+    Invoice,
+    InvoiceRequest,
+    InvoiceStatus,
+    Milestone,
+    Money,
+    Project,
+)
 from handoff.domain.ids import billing_task_external_id
 
 INVOICE_STATUS = {
@@ -34,6 +47,11 @@ INVOICE_STATUS = {
 INVOICE_FIELDS = ("number", "state", "reference", "invoice_date", "untaxed_amount", "tax_amount",
                   "total_amount", "amount_to_pay", "currency.code", "lines_to_pay.maturity_date")
 TASK_FIELDS = ("progress", "invoice_line.invoice", "list_price")
+MILESTONE = "Milestone"  # the second line's first word of a planned milestone task
+# Planned milestone tasks delivery has set done: what the milestone poll looks for.
+DONE_MILESTONES = [("type", "=", "task"), ("progress", "=", 1),
+                   ("comment", "like", "[handoff HO-M-%]\nMilestone %")]
+PROGRESS_FIELDS = ("comment", "parent.comment", "write_date", "create_date")
 DOCUMENT_EFFORT = dt.timedelta(hours=1)  # one hour at the document's amount, whatever the unit
 
 
@@ -75,13 +93,46 @@ def task_values(request: InvoiceRequest, project_id: int, company_id: int,
                 product_id: int) -> dict[str, Any]:
     line = request.line
     kind = "Credit" if request.is_credit else "Billing line"
+    return _task(request.opportunity_id, line, kind, project_id, company_id, product_id) | {
+        "list_price": line.amount.amount}
+
+
+def planned_task_values(project: Project, milestone: Milestone, project_id: int, company_id: int,
+                        product_id: int) -> dict[str, Any]:
+    """A milestone as delivery's work, before anything may be billed: no price yet."""
+    return _task(project.opportunity_id, milestone, MILESTONE, project_id, company_id,
+                 product_id) | {"list_price": None}
+
+
+def milestone_progress_data(record: dict[str, Any]) -> dict[str, Any] | None:
+    """`handoff.milestone.changed` data of a planned milestone task delivery set done (read
+    with its `comment`, `parent.comment`, `write_date`, `create_date`)."""
+    task_id = _marked_id(record["comment"])
+    deal = _marked_id((record.get("parent.") or {}).get("comment") or "")
+    if task_id is None or deal is None:
+        return None
+    deal = deal.removeprefix("HO-P-")
+    changed = record.get("write_date") or record["create_date"]
+    return {"opportunity_id": deal, "id": task_id.removeprefix(f"HO-M-{deal}-"),
+            "status": "achieved", "achieved_on": changed.date().isoformat(),
+            "version": changed.isoformat()}
+
+
+def _task(opportunity_id: str, line: Milestone, kind: str, project_id: int, company_id: int,
+          product_id: int) -> dict[str, Any]:
     return {
         "name": f"{line.name} ({line.id})", "type": "task", "parent": project_id,
-        "company": company_id, "product": product_id, "list_price": line.amount.amount,
-        "effort_duration": DOCUMENT_EFFORT,
-        "comment": f"{marker(billing_task_external_id(request.opportunity_id, line.id))}\n"
-                   f"{kind} {line.id} of opportunity {request.opportunity_id}.",
+        "company": company_id, "product": product_id, "effort_duration": DOCUMENT_EFFORT,
+        "comment": f"{marker(billing_task_external_id(opportunity_id, line.id))}\n"
+                   f"{kind} {line.id} of opportunity {opportunity_id}.",
     }
+
+
+def _marked_id(comment: str) -> str | None:
+    first = comment.partition("\n")[0]
+    if not (first.startswith("[handoff ") and first.endswith("]")):
+        return None
+    return first.removeprefix("[handoff ").removesuffix("]")
 
 
 def invoice_from(record: dict[str, Any], external_id: str) -> Invoice:
