@@ -31,6 +31,7 @@ def lineage(trace: dict[str, Any]) -> str:
         f"  amount        {opp['amount']} {opp['currency']}, {opp['billing_method']}, "
         f"stage {opp['stage']}",
         f"  project       {project.get('external_id') or '-'} → {project.get('id') or '-'}",
+        *_plan_line(trace.get("plan_versions") or []),
         "",
         "events",
         table(["received", "source", "id", "outcome", "deliveries"],
@@ -53,6 +54,14 @@ def lineage(trace: dict[str, Any]) -> str:
         lines += ["", f"queued {q['key']}: due {q['due_at']}, attempts {q['attempts']}"
                   + (f", last error: {q['last_error']}" if q["last_error"] else "")]
     return "\n".join(lines)
+
+
+def _plan_line(versions: list[dict[str, Any]]) -> list[str]:
+    if not versions:
+        return []
+    latest = versions[-1]
+    by = f" (amendment {latest['amendment_id']})" if latest["amendment_id"] else ""
+    return [f"  plan          v{latest['version']}{by}: {latest['value']} {latest['currency']}"]
 
 
 def _billing_tables(trace: dict[str, Any]) -> list[str]:

@@ -68,7 +68,8 @@ class Amendment:
         return financial_delta(self.before, self.after)
 
     def describe(self) -> str:
-        changes = "; ".join(f"{name} {_show(old)} → {_show(new)}"
+        changes = "; ".join(_schedule_change(old, new) if name == "milestones"
+                            else f"{name} {_show(old)} → {_show(new)}"
                             for name, (old, new) in self.delta().items())
         return f"amendment {self.id} ({changes})"
 
@@ -115,6 +116,14 @@ def parse_terms(data: dict[str, Any]) -> DealTerms:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, list):  # a schedule: id=amount, …
-        return "[" + ", ".join(f"{m['id']}={m['amount']}" for m in value) + "]"
     return "none" if value is None else str(value)
+
+
+def _schedule_change(old: list[dict[str, str]], new: list[dict[str, str]]) -> str:
+    """`M2 60000.00 → 70000.00, M4 added 20000.00, M3 removed`: only what changed."""
+    before, after = {m["id"]: m for m in old}, {m["id"]: m for m in new}
+    parts = [f"{i} added {m['amount']}" if i not in before
+             else f"{i} {before[i]['amount']} → {m['amount']}"
+             for i, m in after.items() if before.get(i) != m]
+    parts += [f"{i} removed" for i in before if i not in after]
+    return "milestones " + ", ".join(parts)
