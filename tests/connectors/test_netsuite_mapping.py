@@ -13,9 +13,15 @@ import pytest
 from handoff.connectors.keepalive import TransportError
 from handoff.connectors.netsuite import exact_json
 from handoff.connectors.netsuite.errors import from_response, retry_after_seconds, translate
-from handoff.connectors.netsuite.mapping import customer_body, project_body
+from handoff.connectors.netsuite.mapping import (
+    customer_body,
+    document_external_id,
+    invoice_body,
+    invoice_from,
+    project_body,
+)
 from handoff.connectors.netsuite.settings import NetSuiteSettings, account_base_url
-from handoff.domain import BillingMethod, Money
+from handoff.domain import BillingMethod, InvoiceStatus, Money
 from handoff.errors import (
     BusinessRuleError,
     ConfigError,
@@ -25,7 +31,7 @@ from handoff.errors import (
     ThrottledError,
     TransientError,
 )
-from tests.connectors.netsuite_support import a_customer, a_project
+from tests.connectors.netsuite_support import a_customer, a_project, an_invoice_request
 
 SETTINGS = NetSuiteSettings("http://netsuite.test/services/rest", "t",
                             subsidiary_ids={"UK01": "3"})
@@ -57,6 +63,63 @@ def test_values_without_a_netsuite_id_are_data_errors(changes: dict[str, Any], f
     assert caught.value.field == field
 
 
+def test_a_credit_note_becomes_a_credit_memo_with_positive_amounts() -> None:
+    settings = NetSuiteSettings("http://netsuite.test/services/rest", "t", service_item_id="7")
+    body = invoice_body(an_invoice_request("-400.10", "HO-CN-006A-M1"), "101", "102", settings)
+    assert body == {
+        "externalId": "HO-CN-006A-M1", "entity": {"id": "101"}, "job": {"id": "102"},
+        "tranDate": "2025-03-10", "currency": {"id": "1"},
+        "item": {"items": [{"item": {"id": "7"}, "quantity": 1, "rate": Decimal("400.10"),
+                            "amount": Decimal("400.10"), "description": "Kick-off workshop"}]}}
+
+
+def test_document_ids_keep_only_netsuites_characters_and_stay_distinct() -> None:
+    ids = ["HO-I-006A-M1#2", "HO-I-006A-M1-2", "HO-I-006A-M1_2", "HO-I-006A-M1_23_2"]
+    escaped = [document_external_id(external_id) for external_id in ids]
+    assert escaped[0] == "HO-I-006A-M1_23_2" and len(set(escaped)) == len(ids)
+    assert all(exact_id.replace("_", "").replace("-", "").isalnum() for exact_id in escaped)
+
+
+def a_record(status: str = "A", **changes: Any) -> dict[str, Any]:
+    """An invoice as NetSuite reads it back (trimmed)."""
+    return {"id": "120", "externalId": "HO-I-006A-M1_23_2", "tranId": "INV10001",
+            "tranDate": "2025-03-10", "dueDate": "2025-04-09", "currency": {"id": "1"},
+            "status": {"id": status, "refName": "?"}, "total": Decimal("110.00"),
+            "taxTotal": Decimal("10.00"), "amountRemaining": Decimal("0.00")} | changes
+
+
+@pytest.mark.parametrize(
+    ("record_type", "status", "expected"),
+    [("invoice", "A", InvoiceStatus.POSTED), ("invoice", "B", InvoiceStatus.PAID),
+     ("invoice", "D", InvoiceStatus.DRAFT), ("invoice", "V", InvoiceStatus.CANCELLED),
+     ("creditMemo", "A", InvoiceStatus.POSTED), ("creditMemo", "B", InvoiceStatus.PAID)],
+)
+def test_netsuite_statuses_map_to_handoffs(record_type: str, status: str,
+                                           expected: InvoiceStatus) -> None:
+    assert invoice_from(a_record(status), record_type, SETTINGS).status is expected
+
+
+def test_a_credit_memo_reads_back_negative_and_a_settled_one_owes_plain_zero() -> None:
+    memo = invoice_from(a_record("B"), "creditMemo", SETTINGS)
+    assert (memo.untaxed, memo.tax, memo.total) == (
+        Money(Decimal("-100.00"), "USD"), Money(Decimal("-10.00"), "USD"),
+        Money(Decimal("-110.00"), "USD"))
+    assert str(memo.amount_due) == "0.00 USD"
+    assert (memo.external_id, memo.number, str(memo.due_date)) == (
+        "HO-I-006A-M1#2", "INV10001", "2025-04-09")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"status": {"id": "Z", "refName": "Strange"}}, "status"),
+     ({"currency": {"id": "99"}}, "currency")],
+)
+def test_what_handoff_cannot_read_is_a_data_error(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(DataError) as caught:
+        invoice_from(a_record() | changes, "invoice", SETTINGS)
+    assert caught.value.field == field
+
+
 def test_exact_json_round_trips_decimals_without_floats() -> None:
     data = exact_json.loads(exact_json.dumps({"a": Decimal("0.10"), "b": Decimal("1E+3")}))
     assert data == {"a": Decimal("0.10"), "b": Decimal("1000")}
@@ -73,6 +136,12 @@ def test_account_id_becomes_the_suitetalk_host() -> None:
 def test_a_base_url_without_a_scheme_is_refused_before_the_token_goes_anywhere() -> None:
     with pytest.raises(ConfigError):
         NetSuiteSettings("netsuite.example.com/services/rest", "secret")
+
+
+@pytest.mark.parametrize("item_id", ["Services", "", 7])
+def test_a_service_item_that_is_not_an_internal_id_is_refused(item_id: Any) -> None:
+    with pytest.raises(ConfigError, match="service_item_id"):
+        NetSuiteSettings("https://netsuite.test/services/rest", "t", service_item_id=item_id)
 
 
 def answer(status: int, code: str | None = None, path: str | None = None,

@@ -4,11 +4,13 @@ headers, bodies and error bodies, checked with plain HTTP against the running tw
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
+from handoff.connectors.netsuite import exact_json
 from handoff.connectors.twin_process import TwinProcess
 from tests.conftest import reset_twin
 from tests.connectors.netsuite_support import RECORD_PATH, TOKEN, set_faults, summary
@@ -224,6 +226,142 @@ def test_summary_counts_jobs_per_customer(ns: httpx.Client, netsuite_twin: TwinP
     customer_id = new_customer(ns)
     for n in range(2):
         ns.put(f"job/eid:P-{n}", json={"companyName": f"P{n}", "parent": {"id": customer_id}})
-    assert summary(netsuite_twin) == {"counts": {"customer": 1, "job": 2},
-                                      "duplicate_external_ids": 0,
-                                      "jobs_per_parent": {customer_id: 2}}
+    assert summary(netsuite_twin) == {
+        "counts": {"customer": 1, "job": 2},
+        "transactions": {"invoice": 0, "creditMemo": 0, "customerPayment": 0},
+        "duplicate_external_ids": 0, "jobs_per_parent": {customer_id: 2}}
+
+
+# --- invoices, credit memos, payments ----------------------------------------------------
+
+def new_job(ns: httpx.Client, customer_id: str, external_id: str = "P-1") -> str:
+    body = {"companyName": "P", "parent": {"id": customer_id}}
+    return created_id(ns.put(f"job/eid:{external_id}", json=body), "job")
+
+
+def invoice_body(customer_id: str, job_id: str, *amounts: str) -> bytes:
+    """Amounts travel as exact JSON numbers."""
+    lines = [{"item": {"id": "1"}, "quantity": 1, "rate": Decimal(a), "amount": Decimal(a)}
+             for a in amounts]
+    return exact_json.dumps({"entity": {"id": customer_id}, "job": {"id": job_id},
+                             "tranDate": "2025-03-10", "item": {"items": lines}})
+
+
+@pytest.fixture
+def billed(ns: httpx.Client) -> tuple[str, str]:
+    customer_id = new_customer(ns, currency={"id": "4"}, subsidiary={"id": "4"})
+    return customer_id, new_job(ns, customer_id)
+
+
+def test_an_invoice_upserted_by_external_id_is_posted_numbered_and_due_on_net_30(
+    ns: httpx.Client, netsuite_twin: TwinProcess, billed: tuple[str, str]
+) -> None:
+    body = invoice_body(*billed, "1000.10", "99.99")
+    first = created_id(ns.put("invoice/eid:HO-I-1", content=body), "invoice")
+    again = created_id(ns.put("invoice/eid:HO-I-1", content=body), "invoice")
+    assert first == again
+    response = ns.get(f"invoice/{first}")
+    assert b'"total":1100.09' in response.content
+    assert b'"amountRemaining":1100.09' in response.content
+    invoice = response.json()
+    assert (invoice["tranId"], invoice["status"]) == ("INV10001", {
+        "links": [], "id": "A", "refName": "Open"})
+    assert (invoice["tranDate"], invoice["dueDate"]) == ("2025-03-10", "2025-04-09")
+    assert (invoice["currency"]["refName"], invoice["subsidiary"]["refName"]) == ("Euro", "DE01")
+    assert (invoice["entity"]["id"], invoice["job"]["id"]) == billed
+    assert (invoice["amountPaid"], invoice["taxTotal"]) == (0, 0)
+    assert set(invoice["item"]) == {"links"}
+    assert summary(netsuite_twin)["transactions"]["invoice"] == 1
+
+
+def test_expanded_sub_resources_show_the_lines(ns: httpx.Client, billed: tuple[str, str]) -> None:
+    invoice_id = created_id(ns.put("invoice/eid:HO-I-1", content=invoice_body(*billed, "5")),
+                            "invoice")
+    [line] = ns.get(f"invoice/{invoice_id}?expandSubResources=true").json()["item"]["items"]
+    assert line["item"]["refName"] == "Professional Services" and line["amount"] == 5
+
+
+def test_a_credit_memo_is_positive_and_numbered_apart(
+    ns: httpx.Client, billed: tuple[str, str]
+) -> None:
+    ns.put("invoice/eid:HO-I-1", content=invoice_body(*billed, "100"))
+    memo_id = created_id(ns.put("creditMemo/eid:HO-CN-1", content=invoice_body(*billed, "40")),
+                         "creditMemo")
+    memo = ns.get(f"creditMemo/{memo_id}").json()
+    assert (memo["tranId"], memo["total"], memo["amountRemaining"]) == ("CM10001", 40, 40)
+    assert memo["status"]["refName"] == "Open"
+    assert error_of(ns.get(f"invoice/{memo_id}"), 404)["o:errorCode"] == "NONEXISTENT_ID"
+
+
+def test_payments_lower_what_remains_until_the_invoice_is_paid_in_full(
+    ns: httpx.Client, billed: tuple[str, str]
+) -> None:
+    customer_id, _ = billed
+    invoice_id = created_id(ns.put("invoice/eid:HO-I-1", content=invoice_body(*billed, "100.50")),
+                            "invoice")
+
+    def payment(*amounts: str) -> httpx.Response:
+        lines = [{"doc": {"id": invoice_id}, "apply": True, "amount": Decimal(a)} for a in amounts]
+        return ns.post("customerPayment", content=exact_json.dumps({
+            "customer": {"id": customer_id}, "payment": sum(map(Decimal, amounts)),
+            "apply": {"items": lines}}))
+
+    created_id(payment("40.25"), "customerPayment")
+    invoice = ns.get(f"invoice/{invoice_id}").json()
+    assert (invoice["amountPaid"], invoice["amountRemaining"]) == (40.25, 60.25)
+    assert invoice["status"]["refName"] == "Open"
+    for amounts, path in [(["60.26"], "apply.items[0].amount"),
+                          (["30", "30.26"], "apply.items[1].amount")]:
+        refused = error_of(payment(*amounts), 400)
+        assert (refused["o:errorCode"], refused["o:errorPath"]) == ("INVALID_CONTENT", path)
+    assert ns.get(f"invoice/{invoice_id}").json()["amountRemaining"] == 60.25
+    created_id(payment("60.25"), "customerPayment")
+    invoice = ns.get(f"invoice/{invoice_id}").json()
+    assert (invoice["amountRemaining"], invoice["status"]["id"]) == (0, "B")
+    assert invoice["status"]["refName"] == "Paid In Full"
+    assert error_of(ns.delete(f"invoice/{invoice_id}"), 400)["o:errorCode"] == "USER_ERROR"
+
+
+def test_a_payment_is_not_changed_once_made(ns: httpx.Client) -> None:
+    assert ns.put("customerPayment/eid:PAY-1", json={}).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "path", "words"),
+    [
+        (lambda body: body | {"entity": {"id": "999"}}, "INVALID_CONTENT", "entity",
+         "Invalid Field Value 999 for the following field: entity"),
+        (lambda body: {k: v for k, v in body.items() if k != "item"}, "USER_ERROR", None,
+         "You must enter at least one line item for this transaction."),
+        (lambda body: body | {"item": {"items": [{"item": {"id": "9999"}, "amount": 1}]}},
+         "INVALID_CONTENT", "item.items[0].item",
+         "Invalid Field Value 9999 for the following field: item"),
+        (lambda body: body | {"item": {"items": [{"amount": 1}]}}, "USER_ERROR", None,
+         "Please enter value(s) for: Item"),
+        (lambda body: body | {"item": {"items": [{"item": {"id": "1"}, "colour": "red"}]}},
+         "NONEXISTENT_FIELD", "item.items[0].colour", "colour"),
+        (lambda body: body | {"item": {"items": [{"item": {"id": "1"}, "amount": -5}]}},
+         "USER_ERROR", None, "The total can not be negative."),
+        (lambda body: body | {"item": {"items": [{"item": {"id": "1"}, "amount": "5"}]}},
+         "INVALID_CONTENT", "item.items[0].amount", "amount"),
+        (lambda body: body | {"item": [{"item": {"id": "1"}}]}, "INVALID_CONTENT", "item",
+         "item"),
+    ],
+)
+def test_invoice_validation_errors_look_like_netsuite(
+    ns: httpx.Client, billed: tuple[str, str], change: Any, code: str, path: str | None,
+    words: str,
+) -> None:
+    body = change({"entity": {"id": billed[0]}, "item": {"items": [{"item": {"id": "1"},
+                                                                    "amount": 5}]}})
+    detail = error_of(ns.put("invoice/eid:HO-I-1", json=body), 400)
+    assert (detail["o:errorCode"], detail.get("o:errorPath")) == (code, path)
+    assert words in detail["detail"]
+
+
+def test_an_invoice_for_another_customers_project_is_refused(
+    ns: httpx.Client, billed: tuple[str, str]
+) -> None:
+    other = new_customer(ns, "C-2")
+    body = invoice_body(other, billed[1], "5")
+    assert error_of(ns.put("invoice/eid:HO-I-1", content=body), 400)["o:errorPath"] == "job"

@@ -1,9 +1,11 @@
-"""NetSuiteConnector: handoff's ErpConnector over NetSuite's REST record service.
+"""NetSuiteConnector: handoff's ErpConnector and BillingConnector over NetSuite's REST
+record service.
 
 Writes are `PUT /record/v1/<type>/eid:<externalId>` upserts: one call, and a call repeated
 after a lost response leaves exactly one record. The internal id comes from `Location`;
 NetSuite does not document `Location` on PUT, so when it is absent the record is read back
-by external id.
+by external id. An invoice (or credit memo) is looked up by external id first and written
+only when absent: a posted document is never written again (docs/decisions/0005).
 
 The HTTP client is handoff's `KeepAliveClient` on `http.client`: a worker is bound by client
 CPU, and it needs about 60 % of urllib3's CPU per call (30 % of httpx's).
@@ -18,11 +20,21 @@ from urllib.parse import urlencode
 from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
 from handoff.connectors.netsuite import exact_json
 from handoff.connectors.netsuite.errors import SYSTEM, from_response, is_missing_record, translate
-from handoff.connectors.netsuite.mapping import checked_external_id, customer_body, project_body
+from handoff.connectors.netsuite.mapping import (
+    CREDIT_MEMO,
+    INVOICE,
+    checked_external_id,
+    customer_body,
+    document_external_id,
+    document_type,
+    invoice_body,
+    invoice_from,
+    project_body,
+)
 from handoff.connectors.netsuite.settings import NetSuiteSettings
 from handoff.connectors.ports import UpsertResult
-from handoff.domain import Customer, Project
-from handoff.errors import TransientError
+from handoff.domain import Customer, Invoice, InvoiceRequest, Project
+from handoff.errors import PermanentError, TransientError
 
 __all__ = ["NetSuiteConnector", "NetSuiteSettings"]
 
@@ -51,6 +63,27 @@ class NetSuiteConnector:
         body = project_body(project, customer_target_id, self.settings)
         return self._upsert("job", project.external_id, body)
 
+    def issue_invoice(self, request: InvoiceRequest, project_target_id: str) -> Invoice:
+        """NetSuite posts a document when it saves it, so an absent one is written once,
+        under its customer and project, and read back for its number and totals."""
+        record_type, external_id = document_type(request), document_external_id(request.external_id)
+        record = self._find(record_type, external_id)
+        if record is None:
+            body = invoice_body(request, self._customer_of(project_target_id), project_target_id,
+                                self.settings)
+            self._put(record_type, external_id, body)
+            record = self._found(record_type, external_id)
+        return invoice_from(record, record_type, self.settings)
+
+    def read_invoice(self, target_id: str) -> Invoice:
+        """Invoices and credit memos share NetSuite's transaction ids: the id is one of them."""
+        for record_type in (INVOICE, CREDIT_MEMO):
+            response = self._request("GET", f"record/v1/{record_type}/{target_id}",
+                                     missing_ok=True)
+            if response.status != 404:
+                return invoice_from(self._read(response), record_type, self.settings)
+        raise PermanentError(f"NetSuite has no invoice or credit memo {target_id}", system=SYSTEM)
+
     def get_customer(self, external_id: str) -> dict[str, Any] | None:
         return self._find("customer", external_id)
 
@@ -78,19 +111,27 @@ class NetSuiteConnector:
         self.close()
 
     def _upsert(self, record_type: str, external_id: str, body: dict[str, Any]) -> UpsertResult:
-        response = self._request("PUT", _by_external_id(record_type, external_id),
-                                 body=exact_json.dumps(body))
-        location = response.headers.get("Location", "")
-        target_id = _id_from_location(location) or self._id_by_external_id(record_type, external_id)
+        location = self._put(record_type, external_id, body).headers.get("Location", "")
+        target_id = _id_from_location(location) or str(self._found(record_type, external_id)["id"])
         # NetSuite answers 204 whether the upsert created or updated: `created` stays unknown.
         return UpsertResult(target_id)
 
-    def _id_by_external_id(self, record_type: str, external_id: str) -> str:
+    def _put(self, record_type: str, external_id: str, body: dict[str, Any]) -> Reply:
+        return self._request("PUT", _by_external_id(record_type, external_id),
+                             body=exact_json.dumps(body))
+
+    def _customer_of(self, project_target_id: str) -> str:
+        """The customer a project (job) belongs to: the invoice's entity."""
+        job = self._read(self._request("GET", f"record/v1/job/{project_target_id}"))
+        return str(job["parent"]["id"])
+
+    def _found(self, record_type: str, external_id: str) -> dict[str, Any]:
+        """A record just written: absent means NetSuite has not made it readable yet."""
         record = self._find(record_type, external_id)
         if record is None:
             raise TransientError(f"{record_type} {external_id} accepted but not readable yet",
                                  system=SYSTEM)
-        return str(record["id"])
+        return record
 
     def _find(self, record_type: str, external_id: str) -> dict[str, Any] | None:
         response = self._request("GET", _by_external_id(record_type, external_id),

@@ -43,6 +43,7 @@ class NetSuiteSettings:
     project_status_ids: Mapping[str, str] = field(
         default_factory=lambda: dict(STANDARD_PROJECT_STATUS_IDS)
     )
+    service_item_id: str = "1"  # the service item invoice lines bill (the twin's is "1")
     timeout: float = 30.0
     max_connections: int = 16  # one per worker thread sharing the connector
     page_size: int = 1000  # NetSuite's maximum list page
@@ -52,6 +53,9 @@ class NetSuiteSettings:
         if not self.base_url.startswith(("https://", "http://")):
             raise ConfigError(f"netsuite: base_url must start with https:// (http:// for a local "
                               f"twin), not {self.base_url!r}")
+        if not (isinstance(self.service_item_id, str) and self.service_item_id.isdigit()):
+            raise ConfigError(f"netsuite: service_item_id must be the internal id of an item, "
+                              f"in digits, not {self.service_item_id!r}")
 
     @classmethod
     def from_account(cls, account_id: str, token: str, **options: Any) -> NetSuiteSettings:

@@ -1,10 +1,12 @@
-"""NetSuite sandbox twin: the REST record service for customers and projects (jobs) with
-NetSuite's paths, payloads, status codes and error bodies.
+"""NetSuite sandbox twin: the REST record service for customers, projects (jobs), invoices,
+credit memos and customer payments, with NetSuite's paths, payloads, status codes and error
+bodies.
 
-    records   /services/rest/record/v1/customer|job          GET (list), POST
-              /services/rest/record/v1/customer|job/<id>     GET, PATCH, DELETE (also eid:<ext>)
-              /services/rest/record/v1/customer|job/eid:<ext> PUT (upsert)
-              /services/rest/record/v1/currency|subsidiary[/<id>]  GET
+    records   /services/rest/record/v1/<type>              GET (list), POST
+              /services/rest/record/v1/<type>/<id>         GET, PATCH, DELETE (also eid:<ext>)
+              /services/rest/record/v1/<type>/eid:<ext>    PUT (upsert)
+                  <type>: customer, job, invoice, creditMemo; customerPayment: GET and POST
+              /services/rest/record/v1/currency|subsidiary|serviceItem[/<id>]  GET
     query     POST /services/rest/query/v1/suiteql: only
               SELECT id, externalid FROM customer|job [WHERE externalid = '…'] ORDER BY id
     twin-only GET /_twin/records/<type>, GET /_twin/summary, and sandbox.py's controls;
@@ -12,9 +14,11 @@ NetSuite's paths, payloads, status codes and error bodies.
 
 Auth: `Authorization: Bearer sandbox-token` (`create_app(token=…)` to change it).
 Write bodies take references as `{"id": …}` or `{"externalId": …}` (⚠ NetSuite documents the
-id form); `jobPrice` must be a JSON number and is kept exact. Writes answer 204 with
-`Location`, PUT included (⚠ unconfirmed for NetSuite; `omit_location_on_put` plays a NetSuite
-that leaves it out). Reference data: twin_schema.py.
+id form) and sublists as `{"items": [line, …]}`, which replace the lines held; money must be a
+JSON number and is kept exact. Reads show sublists as a link unless `expandSubResources=true`.
+Writes answer 204 with `Location`, PUT included (⚠ unconfirmed for NetSuite;
+`omit_location_on_put` plays a NetSuite that leaves it out). Transactions: twin_transactions.py;
+reference data: twin_schema.py.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from handoff.connectors.netsuite import exact_json
 from handoff.connectors.netsuite.twin_schema import (
     RECORD_TYPES,
     WRITABLE_TYPES,
+    RecordType,
     TwinFault,
 )
 from handoff.connectors.netsuite.twin_store import Record, RecordStore
@@ -79,14 +84,15 @@ class NetSuiteTwin:
             collection, instance = f"{RECORD}/{name}", f"{RECORD}/{name}/{{key}}"
             routes += [Route(collection, self._endpoint(self.list_records, name)),
                        Route(instance, self._endpoint(self.read_record, name))]
-            if name in WRITABLE_TYPES:
-                routes += [
-                    Route(collection, self._endpoint(self.create_record, name), methods=["POST"]),
-                    Route(instance, self._endpoint(self.update_record, name), methods=["PATCH"]),
-                    Route(instance, self._endpoint(self.upsert_record, name), methods=["PUT"]),
-                    Route(instance, self._endpoint(self.delete_record, name), methods=["DELETE"]),
-                ]
+            writes = WRITABLE_TYPES[name].writes if name in WRITABLE_TYPES else ()
+            routes += [Route(collection if method == "POST" else instance,
+                             self._endpoint(handler, name), methods=[method])
+                       for method, handler in self._writers().items() if method in writes]
         return routes
+
+    def _writers(self) -> dict[str, Handler]:
+        return {"POST": self.create_record, "PATCH": self.update_record,
+                "PUT": self.upsert_record, "DELETE": self.delete_record}
 
     def _endpoint(self, handler: Handler, *args: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -108,7 +114,8 @@ class NetSuiteTwin:
 
     async def read_record(self, request: Request, type_name: str) -> Response:
         record = self.store.read(type_name, request.path_params["key"])
-        return _resource(self._render(request, type_name, record), "singular")
+        expand = request.query_params.get("expandSubResources") == "true"
+        return _resource(self._render(request, type_name, record, expand), "singular")
 
     async def list_records(self, request: Request, type_name: str) -> Response:
         records = self.store.records(type_name)
@@ -156,7 +163,8 @@ class NetSuiteTwin:
         type_name = request.path_params["record_type"]
         if type_name not in RECORD_TYPES:
             return JSONResponse({"error": f"no record type {type_name!r}"}, status_code=404)
-        items = [self._render(request, type_name, r) for r in self.store.records(type_name)]
+        items = [self._render(request, type_name, r, expand=True)
+                 for r in self.store.records(type_name)]
         return Response(exact_json.dumps({"count": len(items), "items": items}),
                         media_type="application/json")
 
@@ -173,15 +181,30 @@ class NetSuiteTwin:
         self.omit_location_on_put = body["omit_location_on_put"]
         return JSONResponse(body)
 
-    def _render(self, request: Request, type_name: str, record: Record) -> dict[str, Any]:
-        """A record as NetSuite reads it back: `links` first, references expanded."""
-        references = RECORD_TYPES[type_name].references
-        body: dict[str, Any] = {"links": _self_link(_record_url(request, type_name, record["id"])),
-                                "id": record["id"]}
+    def _render(self, request: Request, type_name: str, record: Record,
+                expand: bool = False) -> dict[str, Any]:
+        """A record as NetSuite reads it back: `links` first, references expanded, sublists
+        as a link to themselves or, with `expand`, with their lines."""
+        url = _record_url(request, type_name, record["id"])
+        body: dict[str, Any] = {"links": _self_link(url), "id": record["id"]}
         for name, value in record.items():
-            target = references.get(name)
-            body[name] = self._reference(request, target, value) if target else value
+            if name in RECORD_TYPES[type_name].sublists:
+                body[name] = {"links": _self_link(f"{url}/{name}")}
+                if expand:
+                    body[name]["items"] = self._lines(request, type_name, name, value)
+            else:
+                body[name] = self._value(request, RECORD_TYPES[type_name], name, value)
         return body
+
+    def _lines(self, request: Request, type_name: str, name: str,
+               lines: list[Record]) -> list[dict[str, Any]]:
+        line_type = RECORD_TYPES[type_name].sublists[name]
+        return [{field: self._value(request, line_type, field, value)
+                 for field, value in line.items()} for line in lines]
+
+    def _value(self, request: Request, record_type: RecordType, name: str, value: Any) -> Any:
+        target = record_type.references.get(name)
+        return self._reference(request, target, value) if target else value
 
     def _reference(self, request: Request, target: str, internal_id: str) -> dict[str, Any]:
         is_record = target in RECORD_TYPES

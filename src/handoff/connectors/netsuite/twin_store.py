@@ -1,7 +1,8 @@
 """The NetSuite twin's records: dicts indexed by internal id and by external id.
 
 Handlers run on one event loop and never await in the middle of a write, so no lock is
-needed. Customers and jobs are both entities in NetSuite and share one id sequence.
+needed. NetSuite numbers entities (customers, jobs) in one id sequence and transactions in
+another; the twin uses one for all, so an internal id names one record whatever its type.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ from handoff.connectors.netsuite.twin_schema import (
     RECORD_TYPES,
     REFERENCE_RECORDS,
     SELECT_LISTS,
+    TRANSACTION_TYPES,
     WRITABLE_TYPES,
     TwinFault,
     check_external_id,
     clean_body,
     invalid_value,
+    references_in,
     require_values,
 )
+from handoff.connectors.netsuite.twin_transactions import FIRST_NUMBER, opened, settled
 
 FIRST_ENTITY_ID = 100
+ENTITY_TYPES = ("customer", "job")
 Record = dict[str, Any]
 
 
@@ -41,6 +46,7 @@ class RecordStore:
         self._records: dict[str, dict[str, Record]] = {name: {} for name in RECORD_TYPES}
         self._ids_by_external_id: dict[str, dict[str, str]] = {name: {} for name in RECORD_TYPES}
         self._next_id = FIRST_ENTITY_ID
+        self._numbers: Counter[str] = Counter()  # records created, by type (for tranIds)
         for name, rows in REFERENCE_RECORDS.items():
             self._records[name] = {row["id"]: dict(row) for row in rows}
 
@@ -83,14 +89,16 @@ class RecordStore:
         if target in SELECT_LISTS:
             return SELECT_LISTS[target][internal_id]
         record = self._records[target][internal_id]
-        return str(record.get("name") or record.get("entityId") or "")
+        names = ("name", "entityId", "itemId", "tranId")
+        return str(next((record[name] for name in names if record.get(name)), ""))
 
     def summary(self) -> dict[str, Any]:
         """Counts the way a reconciliation would, from the records, not from the indexes."""
         holders = {name: Counter(r["externalId"] for r in self.records(name) if "externalId" in r)
                    for name in WRITABLE_TYPES}
         return {
-            "counts": {name: len(self._records[name]) for name in WRITABLE_TYPES},
+            "counts": {name: len(self._records[name]) for name in ENTITY_TYPES},
+            "transactions": {name: len(self._records[name]) for name in TRANSACTION_TYPES},
             "duplicate_external_ids": sum(1 for counts in holders.values()
                                           for held in counts.values() if held > 1),
             "jobs_per_parent": dict(Counter(job["parent"] for job in self.records("job"))),
@@ -104,14 +112,21 @@ class RecordStore:
         self._check_external_id_free(type_name, record.get("externalId"), current)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if current is None:
-            record = self._with_defaults(type_name, record) | {"id": self._new_id(),
-                                                               "dateCreated": now}
+            record = self._with_defaults(type_name, record) | {"dateCreated": now}
+        if type_name in TRANSACTION_TYPES:
+            record = settled(type_name, record, self._records, now)
+        if current is None:  # numbered once nothing can refuse it: no gaps in tranIds
+            record["id"] = self._new_id()
+            self._numbers[type_name] += 1
         record["lastModifiedDate"] = now
         self._store(type_name, record, current)
         return record["id"]
 
     def _with_defaults(self, type_name: str, record: Record) -> Record:
         """What NetSuite fills in on create; a job takes its customer's currency and subsidiary."""
+        if type_name in TRANSACTION_TYPES:
+            number = FIRST_NUMBER + self._numbers[type_name]
+            return opened(type_name, record, self._records, number, datetime.now(UTC).date())
         if type_name == "job":
             parent = self._records["customer"][record["parent"]]
             defaults = {"altName": record["companyName"], "entityStatus": "2",
@@ -150,7 +165,6 @@ class RecordStore:
         return internal_id if internal_id in known else None
 
     def _has_dependents(self, type_name: str, internal_id: str) -> bool:
-        return any(record.get(field) == internal_id
+        return any(internal_id in references_in(other, record, type_name)
                    for other in WRITABLE_TYPES.values()
-                   for field, target in other.references.items() if target == type_name
                    for record in self._records[other.name].values())
