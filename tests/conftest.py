@@ -9,6 +9,8 @@ import pytest
 
 from handoff.connectors.twin_process import TwinProcess
 
+pytest_plugins = ["tests.connectors.salesforce_helpers"]  # its `twin` and `crm` fixtures
+
 
 @pytest.fixture(scope="session")
 def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -111,7 +113,11 @@ def anyio_backend() -> str:
 
 
 # --- Tryton ----------------------------------------------------------------------------
+import dataclasses  # noqa: E402
+
+from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings  # noqa: E402
 from handoff.connectors.tryton.sandbox import TrytonProcess  # noqa: E402
+from tests.connectors.tryton.rpc_support import TrytonRpc  # noqa: E402
 
 
 def tryton_cache() -> Path | None:
@@ -135,3 +141,23 @@ def tryton_server_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tryto
     with TrytonProcess("postgresql", tmp_path_factory.mktemp("tryton-pg"), cache=tryton_cache(),
                        postgres_url=POSTGRES_ADMIN_URL) as server:
         yield server
+
+
+@pytest.fixture
+def tryton(tryton_server: TrytonProcess) -> Iterator[TrytonConnector]:
+    """handoff's connector, signed in as the sandbox's integration user."""
+    info = tryton_server.info
+    assert info is not None
+    with TrytonConnector(TrytonSettings(info.url, info.database, info.user, info.password)) as c:
+        yield c
+
+
+@pytest.fixture
+def tryton_admin(tryton_server: TrytonProcess) -> Iterator[TrytonRpc]:
+    """The sandbox's administrator: what people do in Tryton (pay, finish a task)."""
+    assert tryton_server.info is not None
+    rpc = TrytonRpc(dataclasses.replace(tryton_server.info, user="admin",
+                                        password="sandbox-admin-pw"))
+    rpc.login()
+    yield rpc
+    rpc.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 from simple_salesforce import Salesforce
 
@@ -94,3 +95,14 @@ def seed_opportunities(sf: Salesforce, account_id: str, count: int) -> list[str]
         ids += [r["id"] for r in results]
     return ids
 
+
+
+@pytest.fixture
+def twin(salesforce_twin: TwinProcess) -> TwinProcess:
+    """The session's Salesforce twin, emptied."""
+    return fresh(salesforce_twin)
+
+
+@pytest.fixture
+def crm(twin: TwinProcess) -> SalesforceConnector:
+    return connector(twin)

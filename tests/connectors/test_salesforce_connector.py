@@ -28,7 +28,6 @@ from handoff.errors import (
 from tests.connectors.salesforce_helpers import (
     connector,
     control,
-    fresh,
     sdk,
     seed_account,
     seed_opportunities,
@@ -44,16 +43,6 @@ DEAL = {
     "contract_status": "approved", "sow_status": "pending", "legal_entity": "Handoff GmbH",
     "description": "Phase 1",
 }
-
-
-@pytest.fixture
-def twin(salesforce_twin: TwinProcess) -> TwinProcess:
-    return fresh(salesforce_twin)
-
-
-@pytest.fixture
-def crm(twin: TwinProcess) -> SalesforceConnector:
-    return connector(twin)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ which sends no event, are found by the scheduled poll."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,7 +18,7 @@ from handoff.bootstrap import build_worker
 from handoff.config import PollSettings, Settings
 from handoff.connectors.salesforce import SalesforceConnector
 from handoff.connectors.salesforce.mapping import opportunity_event_data, wire_amount
-from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings
+from handoff.connectors.tryton.client import TrytonConnector
 from handoff.connectors.tryton.sandbox import TrytonProcess
 from handoff.engine.clock import utcnow
 from handoff.engine.cloudevents import change_event
@@ -53,24 +52,6 @@ def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonPr
     reset, and a project of another module's deal must not carry the same id."""
     with TrytonProcess("sqlite", tmp_path_factory.mktemp("tryton"), cache=tryton_cache()) as server:
         yield server
-
-
-@pytest.fixture
-def tryton(tryton_server: TrytonProcess) -> Iterator[TrytonConnector]:
-    info = tryton_server.info
-    assert info is not None
-    with TrytonConnector(TrytonSettings(info.url, info.database, info.user, info.password)) as c:
-        yield c
-
-
-@pytest.fixture
-def admin(tryton_server: TrytonProcess) -> Iterator[TrytonRpc]:
-    assert tryton_server.info is not None
-    rpc = TrytonRpc(dataclasses.replace(tryton_server.info, user="admin",
-                                        password="sandbox-admin-pw"))
-    rpc.login()
-    yield rpc
-    rpc.close()
 
 
 class Crm:
@@ -121,7 +102,7 @@ def documents(tryton: TrytonConnector, opp_id: str) -> dict[str, Decimal]:
 
 
 def test_three_deals_on_tryton_from_closed_won_to_paid_through_an_amendment(
-        tmp_path, salesforce_twin, tryton: TrytonConnector, admin: TrytonRpc) -> None:
+        tmp_path, salesforce_twin, tryton: TrytonConnector, tryton_admin: TrytonRpc) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'handoff.db'}")
     crm = Crm(connector(fresh(salesforce_twin)), db)
     ff = crm.won("Fixed-fee rollout", "50000.00", "Fixed Fee")
@@ -161,11 +142,11 @@ def test_three_deals_on_tryton_from_closed_won_to_paid_through_an_amendment(
     assert documents(tryton, ms) == {i: Decimal(a) for i, _, a in AMENDED}
     assert documents(tryton, ff) == {"fee": Decimal("50000.00"), "fee#2": Decimal("-5000.00")}
 
-    method = cash_payment_method(admin)
+    method = cash_payment_method(tryton_admin)
     for deal_id in (ff, ms, tm):
         for invoice_id in tryton.rpc.call("model.account.invoice.search", [
                 ("reference", "like", f"HO-%-{deal_id}-%"), ("state", "=", "posted")], 0, None, None):
-            pay_in_full(admin, invoice_id, method, dt.date.today())
+            pay_in_full(tryton_admin, invoice_id, method, dt.date.today())
     run(db, crm, tryton)  # the refresh schedule reads the paid invoices back
     expected = {ff: "45000.00", ms: "150000.00", tm: "1575.00"}
     for deal_id, amount in expected.items():
@@ -181,7 +162,7 @@ def test_three_deals_on_tryton_from_closed_won_to_paid_through_an_amendment(
 
 
 def test_milestones_delivery_sets_done_in_tryton_are_found_by_the_poll_and_billed_once(
-        tmp_path, salesforce_twin, tryton: TrytonConnector, admin: TrytonRpc) -> None:
+        tmp_path, salesforce_twin, tryton: TrytonConnector, tryton_admin: TrytonRpc) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'handoff.db'}")
     crm = Crm(connector(salesforce_twin), db)  # not reset: new ids, this module's Tryton
     ms = crm.won("Polled programme", "120000.00", "Milestone")
@@ -193,7 +174,7 @@ def test_milestones_delivery_sets_done_in_tryton_are_found_by_the_poll_and_bille
     assert [(t["name"], t["list_price"]) for t in planned] == [
         (f"{name} ({m})", None) for m, name, _ in SCHEDULE]  # priced only when billable
     build = next(t["id"] for t in planned if t["name"].endswith("(M2)"))
-    admin.model("project.work", "write", [build], {"progress": 1.0})  # delivery: done
+    tryton_admin.model("project.work", "write", [build], {"progress": 1.0})  # delivery: done
 
     poll = delivery_poll(tryton, overlap=dt.timedelta(0))
     counts = poll.run(db, utcnow())

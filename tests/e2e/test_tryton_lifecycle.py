@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,8 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
-from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings
-from handoff.connectors.tryton.sandbox import TrytonProcess
+from handoff.connectors.tryton.client import TrytonConnector
 from handoff.demo import scenario
 from handoff.demo.processes import HandoffProcess
 from handoff.demo.run import secrets_for, write_config
@@ -37,14 +35,6 @@ from tests.e2e.harness import provisioned, wait_until
 DEALS = 200
 BILLABLE_EVERY = 4  # every fourth deal has its first milestone achieved
 USD_ONLY = [("US01", "US-CA", "USD"), ("US01", "US-NY", "USD")]
-
-
-@pytest.fixture
-def tryton(tryton_server: TrytonProcess) -> Iterator[TrytonConnector]:
-    info = tryton_server.info
-    assert info is not None
-    with TrytonConnector(TrytonSettings(info.url, info.database, info.user, info.password)) as c:
-        yield c
 
 
 def seeded(sf, count: int, rng: random.Random,

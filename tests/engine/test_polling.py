@@ -14,7 +14,6 @@ from handoff.config import PollSettings, Settings
 from handoff.connectors.memory import MemoryCrm, MemoryErp
 from handoff.connectors.salesforce import SalesforceConnector
 from handoff.connectors.salesforce.mapping import account_record, opportunity_record
-from handoff.connectors.twin_process import TwinProcess
 from handoff.engine.clock import utcnow
 from handoff.engine.cloudevents import change_event
 from handoff.engine.inbox import Outcome, accept
@@ -22,7 +21,7 @@ from handoff.engine.payloads import OPPORTUNITY_CHANGED
 from handoff.errors import ConfigError, TransientError
 from handoff.flows.polling import CURSOR_FORMAT, PollCounts, crm_poll, read_cursor, store_cursor
 from handoff.store.tables import inbox_events, intake_rejections, opportunities, poll_cursors
-from tests.connectors.salesforce_helpers import connector, fresh, set_faults
+from tests.connectors.salesforce_helpers import connector, set_faults
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 DEAL = {
@@ -30,16 +29,6 @@ DEAL = {
     "billing_method": "time_and_materials", "contract_status": "approved",
     "sow_status": "pending", "legal_entity": "DE01", "description": "Phase 1",
 }
-
-
-@pytest.fixture
-def twin(salesforce_twin: TwinProcess) -> TwinProcess:
-    return fresh(salesforce_twin)
-
-
-@pytest.fixture
-def crm(twin: TwinProcess) -> SalesforceConnector:
-    return connector(twin)
 
 
 def seed_deal(crm: SalesforceConnector, name: str, **deal: str) -> tuple[str, str]:

@@ -4,7 +4,7 @@ each may be billed yet. Pure functions.
     milestone       one line per milestone of the schedule (a fixed fee may have one too);
                     billable once delivery's progress reaches `[policy.billing] invoice_when`
     fixed fee       with no schedule: one line `fee` for the contract value, billable as soon
-                    as the project is active
+                    as the project is active (a milestone deal with no schedule has no line)
     time and        one line per period (`tm-2026-10`, `tm-2026-W43`) of approved time,
     materials       hours × rate rounded once per period; billable once the period has ended
 """
@@ -45,7 +45,9 @@ def billing_lines(terms: DealTerms, progress: dict[str, MilestoneProgress],
     if terms.milestones:
         return [BillingLine(m.id, m.name, m.amount, _reached(progress.get(m.id), policy))
                 for m in terms.milestones]
-    return [BillingLine(FEE_LINE, "Fixed fee", terms.value, True)]
+    if terms.billing_method is BillingMethod.FIXED_FEE:
+        return [BillingLine(FEE_LINE, "Fixed fee", terms.value, True)]
+    return []  # billed by milestone, and no schedule sold yet: nothing may be billed
 
 
 def time_lines(time: list[TimeEntry], terms: DealTerms, today: date) -> list[BillingLine]:

@@ -3,7 +3,6 @@ back: whatever Tryton committed is found again, never made twice."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import http.client
 import threading
@@ -186,23 +185,20 @@ def test_a_product_without_a_revenue_account_is_trytons_business_rule(
 
 
 def test_a_paid_invoice_reads_back_as_paid_with_nothing_due(
-        tryton_server: TrytonProcess, tryton: TrytonConnector) -> None:
+        tryton: TrytonConnector, tryton_admin: TrytonRpc) -> None:
     key, customer, project = a_deal()
     party = tryton.upsert_customer(f"HO-C-001{key}", customer)
     work = tryton.upsert_project(project, party.target_id)
     invoice = tryton.issue_invoice(milestone(key, "1234.56"), work.target_id)
-    admin = TrytonRpc(dataclasses.replace(tryton_server.info, user="admin",
-                                          password="sandbox-admin-pw"))
-    admin.login()
-    pay_in_full(admin, int(invoice.target_id), cash_payment_method(admin), dt.date(2026, 11, 27))
-    admin.close()
+    pay_in_full(tryton_admin, int(invoice.target_id), cash_payment_method(tryton_admin),
+                dt.date(2026, 11, 27))
     paid = tryton.read_invoice(invoice.target_id)
     assert paid.status is InvoiceStatus.PAID and paid.amount_due.amount == 0
     assert paid.paid == Money(Decimal("1234.56"), "USD") and paid.number == invoice.number
 
 
 def test_a_credit_note_is_a_posted_negative_invoice_and_its_refund_settles_it(
-        tryton_server: TrytonProcess, tryton: TrytonConnector) -> None:
+        tryton: TrytonConnector, tryton_admin: TrytonRpc) -> None:
     key, customer, project = a_deal()
     party = tryton.upsert_customer(f"HO-C-001{key}", customer)
     work = tryton.upsert_project(project, party.target_id)
@@ -214,10 +210,7 @@ def test_a_credit_note_is_a_posted_negative_invoice_and_its_refund_settles_it(
     assert (note.status, note.total.amount, note.amount_due.amount) == (
         InvoiceStatus.POSTED, Decimal("-6000.00"), Decimal("-6000.00"))
     assert tryton.issue_invoice(credit, work.target_id) == note  # asked again: the same one
-    admin = TrytonRpc(dataclasses.replace(tryton_server.info, user="admin",
-                                          password="sandbox-admin-pw"))
-    admin.login()
-    pay_in_full(admin, int(note.target_id), cash_payment_method(admin), dt.date(2026, 11, 27))
-    admin.close()
+    pay_in_full(tryton_admin, int(note.target_id), cash_payment_method(tryton_admin),
+                dt.date(2026, 11, 27))
     refunded = tryton.read_invoice(note.target_id)
     assert refunded.status is InvoiceStatus.PAID and refunded.amount_due.amount == 0
