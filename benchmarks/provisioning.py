@@ -1,6 +1,10 @@
 """Provisioning, approved → provisioned with no faults: won deals already in the inbox, K
 `handoff worker --until-idle` processes against the twins, timed from start until all exit,
-then checked for exactly one customer and one project per deal."""
+then checked for exactly one customer and one project per deal.
+
+The grid runs milestone deals with no progress yet: provisioning alone. Two more runs take the
+seed's mix of billing methods, where a third of the deals are fixed fees invoiced the moment
+their project is live: provisioning and that first invoice."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from benchmarks.sandbox import (
 )
 from handoff.demo.processes import HandoffProcess
 from handoff.demo.run import SECRETS, write_config
+from handoff.demo.scenario import BILLING
 from handoff.engine.inbox import accept
 from handoff.store.db import open_database
 from handoff.store.tables import hops
@@ -35,11 +40,16 @@ from handoff.store.tables import hops
 WORKER_TIMEOUT = 600.0
 
 
+PROVISIONING_ONLY = ("Milestone",)  # nothing billable before delivery reports progress
+MIXED = "mixed, fixed fees invoiced"
+
+
 @dataclass(frozen=True)
 class ProvisioningRun:
     database: str
     workers: int
     deals: int
+    billing: str           # "provisioning only", or MIXED
     seconds: float         # wall time of the worker processes, start-up included
     working: float         # first reconcile started → last one finished (from the lineage)
     calls: dict[str, int]  # twin -> requests it served during the run
@@ -74,15 +84,23 @@ def measure_provisioning(twins: Twins, workdir: Path, deals: int, sqlite_workers
     for workers in postgres_workers:
         with throwaway_postgres() as database_url:
             runs.append(provision(twins, "PostgreSQL", database_url, workdir, deals, workers))
+    runs.append(provision(twins, "SQLite", sqlite_url(workdir, "mixed"), workdir, deals,
+                          sqlite_workers[0], BILLING))
+    if postgres_workers:
+        with throwaway_postgres() as database_url:
+            runs.append(provision(twins, "PostgreSQL", database_url, workdir, deals,
+                                  max(postgres_workers), BILLING))
     return runs, start_up
 
 
-def provision(twins: Twins, database: str, database_url: str,
-              workdir: Path, deals: int, workers: int) -> ProvisioningRun:
+def provision(twins: Twins, database: str, database_url: str, workdir: Path, deals: int,
+              workers: int, methods: Sequence[str] = PROVISIONING_ONLY) -> ProvisioningRun:
     sf, ns = twins
     reset(sf, ns)
-    say(f"  {database}, {workers} worker(s): seeding {deals} won deals, taking their events in")
-    take_in(database_url, seed_won_deals(sf, deals, random.Random(deals)))
+    billing = "provisioning only" if methods == PROVISIONING_ONLY else MIXED
+    say(f"  {database}, {workers} worker(s), {billing}: seeding {deals} won deals, taking their "
+        "events in")
+    take_in(database_url, seed_won_deals(sf, deals, random.Random(deals), methods=methods))
     env = worker_env(twins, database_url, workdir)
     on_postgres = database_url.startswith("postgresql")
     before, started = Meters.read(twins, on_postgres), time.perf_counter()
@@ -90,8 +108,8 @@ def provision(twins: Twins, database: str, database_url: str,
     seconds = time.perf_counter() - started
     used = Meters.read(twins, on_postgres).since(before)
     check_exactly_once(sf, ns, deals)
-    run = ProvisioningRun(database, workers, deals, seconds, working_seconds(database_url),
-                          used.requests, used.cpu)
+    run = ProvisioningRun(database, workers, deals, billing, seconds,
+                          working_seconds(database_url), used.requests, used.cpu)
     say(f"    {run.rate:,.1f} deals/s over {run.working:.1f} s of work ({seconds:.1f} s with start-up); "
         f"{run.calls_per_deal('netsuite'):.2f} NetSuite "
         f"and {run.calls_per_deal('salesforce'):.3f} Salesforce calls, {run.cpu_ms_per_deal('workers'):.1f} "

@@ -123,7 +123,8 @@ def provisioning_section(results: Results, explain: bool) -> str:
     about = """Won, releasable deals (no faults injected) are already in the inbox; K `handoff worker
 --until-idle` processes (16 threads each) run until the queue is empty. *Deals/s* is deals ÷
 *work s*, the time from the first reconcile's start to the last one's end in the lineage
-(approved → provisioned and written back); *wall s* is from the workers' start to the last
+(approved → provisioned and written back, and for the mixed runs the fixed fees invoiced
+and that written back too); *wall s* is from the workers' start to the last
 exit, start-up included. Afterwards NetSuite must hold exactly one customer and
 one project per deal and every CRM deal its project id, or the run fails. *Calls/deal* count
 the requests each twin served. *Ceiling* = the NetSuite twin's one-core capacity for PUT
@@ -136,8 +137,8 @@ load average above).
     put_rate = next((1000 / c.twin_cpu_ms_per_call for c in results.twins or []
                      if c.call == NETSUITE_UPSERT), None)
     rows = [provisioning_row(run, put_rate) for run in results.provisioning or []]
-    text = table(["database", "workers", "deals", "wall s", "work s", "deals/s", "NetSuite calls/deal",
-                  "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",
+    text = table(["database", "workers", "billing", "deals", "wall s", "work s", "deals/s",
+                  "NetSuite calls/deal", "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",
                   "CPU ms/deal: workers", "NetSuite twin", "Salesforce twin", "PostgreSQL",
                   "whole machine"], rows)
     if results.start_up:
@@ -149,7 +150,8 @@ load average above).
 
 def provisioning_row(run: ProvisioningRun, put_rate: float | None) -> list[str]:
     ceiling = put_rate / run.calls_per_deal("netsuite") if put_rate else None
-    return [run.database, str(run.workers), str(run.deals), f"{run.seconds:.1f}", f"{run.working:.1f}",
+    return [run.database, str(run.workers), run.billing, str(run.deals), f"{run.seconds:.1f}",
+            f"{run.working:.1f}",
             f"{run.rate:.1f}",
             f"{run.calls_per_deal('netsuite'):.2f}", f"{run.calls_per_deal('salesforce'):.3f}",
             num(ceiling) if ceiling else "—", f"{100 * run.rate / ceiling:.0f} %" if ceiling else "—",

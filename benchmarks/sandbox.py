@@ -4,7 +4,7 @@ seeded with won deals, counted, and checked for exactly one project per deal."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +15,7 @@ import httpx
 from benchmarks.cpu import process_seconds
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from handoff.connectors.twin_process import TwinProcess
-from handoff.demo.scenario import Deal, Fate, deliveries, seed_crm
+from handoff.demo.scenario import BILLING, Deal, Fate, deliveries, seed_crm
 
 SESSION_ID = "SANDBOX_SESSION"
 NETSUITE_TOKEN = "sandbox-token"
@@ -54,14 +54,15 @@ def reset(*twins: TwinProcess) -> None:
             control.put("/_twin/faults", json={}).raise_for_status()
 
 
-def seed_won_deals(sf: TwinProcess, count: int, rng: random.Random,
-                   copies: int = 1) -> list[dict[str, Any]]:
-    """`count` won, releasable deals in the CRM (after a reset: only these), and the
-    CloudEvents a change feed delivers of them: each deal `copies` times, shuffled."""
+def seed_won_deals(sf: TwinProcess, count: int, rng: random.Random, copies: int = 1,
+                   methods: Sequence[str] = BILLING) -> list[dict[str, Any]]:
+    """`count` won, releasable deals in the CRM (after a reset: only these), billed by one of
+    `methods`, and the CloudEvents a change feed delivers of them: each deal `copies` times,
+    shuffled."""
     since = datetime.now(UTC) - timedelta(hours=1)
     crm = crm_client(sf)
     try:
-        seed_crm(crm, [Deal(n, Fate.CLEAN) for n in range(1, count + 1)], rng)
+        seed_crm(crm, [Deal(n, Fate.CLEAN) for n in range(1, count + 1)], rng, methods=methods)
         customers, opportunities = list(crm.changed_accounts(since)), list(crm.changed_opportunities(since))
     finally:
         crm.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,13 +53,14 @@ def fates(count: int, rng: random.Random) -> list[Deal]:
 
 
 def seed_crm(crm: Any, deals: list[Deal], rng: random.Random, threads: int = 8,
-             entities: list[tuple[str, str, str]] = ENTITIES,
+             entities: list[tuple[str, str, str]] = ENTITIES, methods: Sequence[str] = BILLING,
              ) -> tuple[dict[str, Fate], dict[str, str]]:
     """Create each deal's account and opportunity in the CRM (a SalesforceConnector);
     returns the fate and the account id of every opportunity id. `entities`: the (legal
-    entity, tax jurisdiction, currency) accounts are drawn from."""
+    entity, tax jurisdiction, currency) accounts are drawn from; `methods`: the billing
+    methods deals are drawn from."""
     drafts = [(deal, account_fields(deal, rng, entities)) for deal in deals]
-    opportunities = {deal.number: opportunity_fields(deal, "", account, rng)
+    opportunities = {deal.number: opportunity_fields(deal, "", account, rng, methods)
                      for deal, account in drafts}
 
     def create(draft: tuple[Deal, dict[str, Any]]) -> tuple[str, Fate, str]:
@@ -84,7 +86,7 @@ def account_fields(deal: Deal, rng: random.Random,
 
 
 def opportunity_fields(deal: Deal, account_id: str, account: dict[str, Any],
-                       rng: random.Random) -> dict[str, Any]:
+                       rng: random.Random, methods: Sequence[str] = BILLING) -> dict[str, Any]:
     won = deal.fate is not Fate.NOT_WON
     return {
         "Name": f"Client {deal.number:03d} — delivery programme", "AccountId": account_id,
@@ -92,7 +94,7 @@ def opportunity_fields(deal: Deal, account_id: str, account: dict[str, Any],
         "Amount": wire_amount(Decimal(rng.randrange(20_000, 900_000, 250))
                               + Decimal(rng.choice(["0", "0.50", "0.25", "0.99"]))),
         "CurrencyIsoCode": account["CurrencyIsoCode"], "CloseDate": "2026-11-20",
-        "Billing_Method__c": rng.choice(BILLING), "Contract_Status__c": "Approved",
+        "Billing_Method__c": rng.choice(methods), "Contract_Status__c": "Approved",
         "SOW_Status__c": "Pending" if deal.fate is Fate.AWAITS_SOW else "Approved",
         "Legal_Entity__c": account["Legal_Entity__c"],
     }

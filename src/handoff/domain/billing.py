@@ -95,6 +95,7 @@ class InvoiceRequest:
     opportunity_id: str
     line: Milestone
     invoice_date: date
+    customer_target_id: str | None = None  # the customer's id in the ERP, when known
 
     @property
     def is_credit(self) -> bool:

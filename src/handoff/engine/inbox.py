@@ -43,6 +43,7 @@ from handoff.store.tables import (
     intake_rejections,
     milestone_progress,
     opportunities,
+    provisioning,
     time_entries,
 )
 
@@ -94,7 +95,9 @@ MILESTONES = _Versioned(sa.select(ms_t.version).where(_SAME_MILESTONE),
                         sa.update(milestone_progress).where(_SAME_MILESTONE))
 TIME_ENTRIES = _Versioned(sa.select(te_t.version).where(_SAME_ENTRY), sa.insert(time_entries),
                           sa.update(time_entries).where(_SAME_ENTRY))
-DEAL_CORRELATION = sa.select(opp_t.correlation_id).where(opp_t.id == sa.bindparam("b_id"))
+DEAL = (sa.select(opp_t.correlation_id, provisioning.c.project_target_id)
+        .outerjoin(provisioning, provisioning.c.opportunity_id == opp_t.id)
+        .where(opp_t.id == sa.bindparam("b_id")))
 
 Change = Opportunity | Customer | MilestoneProgress | TimeEntry
 
@@ -224,7 +227,8 @@ def _apply_delivery(conn: Connection, stmts: _Versioned, opportunity_id: str,
     finds it later."""
     where = {"b_opp": opportunity_id, **{f"b_{k}": v for k, v in ids.items()}}
     held = conn.execute(stmts.held, where).first()
-    correlation = conn.execute(DEAL_CORRELATION, {"b_id": opportunity_id}).scalar()
+    deal = conn.execute(DEAL, {"b_id": opportunity_id}).first()
+    correlation = deal.correlation_id if deal else None
     if held is None:
         conn.execute(stmts.insert, {"opportunity_id": opportunity_id, **ids, **values})
     else:
@@ -232,7 +236,10 @@ def _apply_delivery(conn: Connection, stmts: _Versioned, opportunity_id: str,
         if outcome is not Outcome.APPLIED:
             return outcome, correlation
         conn.execute(stmts.update, {**where, **values})
-    queue.enqueue(conn, billing_key(opportunity_id), now)
+    keys = [billing_key(opportunity_id)]
+    if deal is not None and deal.project_target_id is None:  # its project may be in the making:
+        keys.append(opportunity_key(opportunity_id))  # provisioning then hands it to billing
+    queue.enqueue_many(conn, keys, now)
     return Outcome.APPLIED, correlation
 
 

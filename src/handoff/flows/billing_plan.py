@@ -131,4 +131,5 @@ def _issue(snap: BillingSnapshot, document_id: str, line_id: str, line: Mileston
     opp_id = snap.opportunity.id
     external = (credit_note_external_id if line.amount.is_negative else invoice_external_id)(
         opp_id, document_id)
-    return IssueDocument(InvoiceRequest(external, opp_id, line, today), line_id)
+    return IssueDocument(InvoiceRequest(external, opp_id, line, today, snap.customer_target_id),
+                         line_id)

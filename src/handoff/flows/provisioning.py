@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from handoff.connectors.ports import ErpConnector
-from handoff.domain import ProvisioningStatus
+from handoff.domain import BillingMethod, ProvisioningStatus
 from handoff.domain.terms import AmendmentStatus, terms_data, terms_of
 from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
@@ -140,15 +140,19 @@ class ProvisioningController:
         """Mark the deal provisioned, keep what the CRM's terms were, and ask for a write-back
         if the CRM must learn of it."""
         provisioned, opp = ProvisioningStatus.PROVISIONED, snap.opportunity
-        if plan.status is provisioned and snap.state.status is not provisioned:
+        if plan.status is not provisioned:
+            if any(isinstance(step, WriteBack) for step in plan.steps):
+                changes.enqueue.append(crm_key(opp.id))
+            return
+        first = snap.state.status is not provisioned
+        if first:
             changes.set_state(opp.id, status=provisioned.value, detail=plan.detail,
                               provisioned_at=self.clock())
-            changes.enqueue.append(billing_key(opp.id))  # progress may have come first
-        elif plan.status is provisioned and plan.detail != snap.state.detail:
+        elif plan.detail != snap.state.detail:
             changes.set_state(opp.id, detail=plan.detail)
-        if plan.status is provisioned and terms_of(opp) != snap.state.crm_terms:
+        if terms_of(opp) != snap.state.crm_terms:
             changes.set_state(opp.id, crm_terms=terms_data(terms_of(opp)))
-        if any(isinstance(step, RecordPlan) for step in plan.steps) and snap.state.project_target_id:
+        if _billing_to_look_at(snap, plan, first):
             changes.enqueue.append(billing_key(opp.id))
         if any(isinstance(step, WriteBack) for step in plan.steps):
             changes.enqueue.append(crm_key(opp.id))
@@ -182,6 +186,17 @@ class ProvisioningController:
         result = self.erp.upsert_project(step.project, state.customer_target_id)
         return {"project_external_id": step.project.external_id,
                 "project_target_id": result.target_id, "project_sent": project_data(step.project)}
+
+
+def _billing_to_look_at(snap: Snapshot, plan: ProvisioningPlan, first: bool) -> bool:
+    """A fixed fee bills once its project is live; delivery's news (it may have come before
+    the project) is looked at by billing on every provisioning reconcile, which is cheap and
+    closes the race with news arriving while the project is being made; a plan adopted for a
+    deal provisioned before plan versions is billed by it."""
+    fee = first and snap.opportunity.billing_method is BillingMethod.FIXED_FEE
+    adopted = snap.state.project_target_id is not None and any(
+        isinstance(step, RecordPlan) for step in plan.steps)
+    return fee or snap.delivered or adopted
 
 
 def _decision(status: ProvisioningStatus, detail: str) -> tuple[str, str]:

@@ -22,7 +22,14 @@ from handoff.domain import (
 from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms, parse_terms
 from handoff.engine.payloads import parse_customer, parse_opportunity
 from handoff.store.sql import upsert
-from handoff.store.tables import customers, hops, opportunities, provisioning
+from handoff.store.tables import (
+    customers,
+    hops,
+    milestone_progress,
+    opportunities,
+    provisioning,
+    time_entries,
+)
 from handoff.store.terms import PlanVersion, amendments_by_deal, latest_plans
 
 
@@ -48,6 +55,7 @@ class Snapshot:
     correlation_id: str
     plan: PlanVersion | None = None  # the approved terms, once provisioned
     amendments: tuple[Amendment, ...] = ()  # oldest first
+    delivered: bool = False  # delivery reported progress or time on the deal
 
     @property
     def open_amendment(self) -> Amendment | None:
@@ -69,8 +77,13 @@ class Hop:
 
 
 _opp, _cust, _prov = opportunities.c, customers.c, provisioning.c
+# Whether delivery has reported on the deal (progress, time): billing then has work to look at.
+_DELIVERED = sa.or_(
+    sa.exists().where(milestone_progress.c.opportunity_id == _opp.id),
+    sa.exists().where(time_entries.c.opportunity_id == _opp.id)).label("delivered")
 _SNAPSHOT = (
-    sa.select(_opp.id, _opp.data, _opp.correlation_id, _cust.data.label("customer"), provisioning)
+    sa.select(_opp.id, _opp.data, _opp.correlation_id, _cust.data.label("customer"), _DELIVERED,
+              provisioning)
     .select_from(opportunities)
     .outerjoin(customers, _cust.id == _opp.account_id)
     .outerjoin(provisioning, _prov.opportunity_id == _opp.id)
@@ -102,6 +115,7 @@ def _snapshot(row: sa.Row, plan: PlanVersion | None, amendments: tuple[Amendment
         correlation_id=row.correlation_id,
         plan=plan,
         amendments=amendments,
+        delivered=bool(row.delivered),
     )
 
 

@@ -69,8 +69,8 @@ class NetSuiteConnector:
         record_type, external_id = document_type(request), document_external_id(request.external_id)
         record = self._find(record_type, external_id)
         if record is None:
-            body = invoice_body(request, self._customer_of(project_target_id), project_target_id,
-                                self.settings)
+            customer = request.customer_target_id or self._customer_of(project_target_id)
+            body = invoice_body(request, customer, project_target_id, self.settings)
             self._put(record_type, external_id, body)
             record = self._found(record_type, external_id)
         return invoice_from(record, record_type, self.settings)
