@@ -146,6 +146,7 @@ def test_changed_opportunities_yield_canonical_event_data(
     assert data == DEAL | {
         "id": opportunity_id, "account_id": data["account_id"], "is_won": True,
         "owner": data["owner"], "version": data["version"],
+        "modified_by": data["owner"],  # the twin's API user made and owns it
     }
     assert data["amount"] == "1234567.89"  # exact, never through a float's rounding
     assert data["version"].endswith("Z")

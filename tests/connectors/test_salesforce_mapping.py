@@ -23,7 +23,7 @@ RECORD = {
     "Amount": 1234567.89, "CurrencyIsoCode": "EUR", "CloseDate": "2026-11-26",
     "Billing_Method__c": "Fixed Fee", "Contract_Status__c": "Approved", "SOW_Status__c": "Draft",
     "Legal_Entity__c": "Handoff GmbH", "OwnerId": "005RO00000A1b2cYAB", "Description": None,
-    "SystemModstamp": "2026-11-26T10:00:00.123+0000",
+    "LastModifiedById": "005RO00000Z9y8xYAB", "SystemModstamp": "2026-11-26T10:00:00.123+0000",
 }
 
 
@@ -33,7 +33,8 @@ def test_opportunity_event_data_has_exactly_the_canonical_shape() -> None:
         "stage": "Closed Won", "is_won": True, "amount": "1234567.89", "currency": "EUR",
         "close_date": "2026-11-26", "billing_method": "fixed_fee", "contract_status": "approved",
         "sow_status": "draft", "legal_entity": "Handoff GmbH", "owner": "005RO00000A1b2cYAB",
-        "description": None, "version": "2026-11-26T10:00:00.123Z",
+        "description": None, "modified_by": "005RO00000Z9y8xYAB",
+        "version": "2026-11-26T10:00:00.123Z",
     }
 
 

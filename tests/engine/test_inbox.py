@@ -58,6 +58,12 @@ def test_a_customer_change_enqueues_its_deals(db) -> None:
     accept(db, customer_event(customer_data("001X")), utcnow())
     with db.reading() as conn:
         keys = set(conn.execute(sa.select(reconcile_queue.c.key)).scalars())
+    assert keys == {"opportunity:006A", "opportunity:006B"}
+    with db.transaction() as conn:
+        conn.execute(sa.delete(reconcile_queue))
+    accept(db, customer_event(customer_data("001X", minutes=1, credit_hold=True)), utcnow())
+    with db.reading() as conn:
+        keys = set(conn.execute(sa.select(reconcile_queue.c.key)).scalars())
     assert keys == {"opportunity:006A", "opportunity:006B", "billing:006A", "billing:006B"}
 
 

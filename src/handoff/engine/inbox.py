@@ -70,7 +70,7 @@ RECORD = sa.insert(inbox_events)
 HELD_OPPORTUNITY = sa.select(opp_t.version, opp_t.correlation_id).where(opp_t.id == sa.bindparam("b_id"))
 INSERT_OPPORTUNITY = sa.insert(opportunities)
 UPDATE_OPPORTUNITY = sa.update(opportunities).where(opp_t.id == sa.bindparam("b_id"))
-HELD_CUSTOMER = sa.select(cust_t.version).where(cust_t.id == sa.bindparam("b_id"))
+HELD_CUSTOMER = sa.select(cust_t.version, cust_t.data).where(cust_t.id == sa.bindparam("b_id"))
 INSERT_CUSTOMER = sa.insert(customers)
 UPDATE_CUSTOMER = sa.update(customers).where(cust_t.id == sa.bindparam("b_id"))
 DEALS_OF_CUSTOMER = sa.select(opp_t.id).where(opp_t.account_id == sa.bindparam("b_id"))
@@ -197,9 +197,10 @@ def _apply_customer(conn: Connection, customer: Customer, now: datetime) -> Outc
             return outcome
         conn.execute(UPDATE_CUSTOMER, {"b_id": customer.id, **values})
     deals = conn.execute(DEALS_OF_CUSTOMER, {"b_id": customer.id}).scalars().all()
-    # may release or block provisioning, and put invoicing on or off credit hold
-    queue.enqueue_many(conn, [key for deal in deals
-                              for key in (opportunity_key(deal), billing_key(deal))], now)
+    hold_changed = held is not None and bool(held.data.get("credit_hold")) != customer.credit_hold
+    keys = [opportunity_key(deal) for deal in deals]  # may release or block provisioning
+    keys += [billing_key(deal) for deal in deals] if hold_changed else []  # invoicing on/off hold
+    queue.enqueue_many(conn, keys, now)
     return Outcome.APPLIED
 
 

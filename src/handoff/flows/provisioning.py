@@ -115,26 +115,27 @@ class ProvisioningController:
 
     def _record(self, step: RecordPlan | OpenAmendment | SupersedeAmendment, snap: Snapshot,
                 changes: Changes) -> None:
-        """Plan versions and amendments: kept, hash-chained in the audit log, in the lineage."""
+        """Plan versions and amendments, kept and shown in the lineage. Amendments are
+        financial changes, so they are hash-chained in the audit log too; v1 is what was sold,
+        kept append-only in plan_versions (logging it would make every provisioning commit
+        wait for the audit chain's head)."""
         now, opp = self.clock(), snap.opportunity
+        changes.hops.append(Hop(opp.id, snap.correlation_id,
+                                "plan" if isinstance(step, RecordPlan) else "amendment",
+                                "handoff", "ok", 0, now, now, detail=step.describe()))
         if isinstance(step, RecordPlan):
             changes.plans.append(step.plan)
-            entry = AuditEntry("handoff", "plan.recorded", opp.id, snap.correlation_id, None,
-                               {"version": step.plan.version, **terms_data(step.plan.terms)})
-        else:
-            amendment = step.amendment
-            if isinstance(step, SupersedeAmendment):
-                amendment = dataclasses.replace(amendment, status=AmendmentStatus.SUPERSEDED,
-                                                decided_by="handoff", decided_at=now,
-                                                decision_reason=step.why)
-            changes.amendments.append(amendment)
-            entry = AuditEntry(amendment.requester if isinstance(step, OpenAmendment) else "handoff",
-                               f"amendment.{amendment.status}", opp.id, snap.correlation_id,
-                               terms_data(amendment.before),
-                               {"amendment": amendment.id, **terms_data(amendment.after)})
-        changes.audit.append(entry)
-        changes.hops.append(Hop(opp.id, snap.correlation_id, "amendment" if entry.action.startswith(
-            "amendment") else "plan", "handoff", "ok", 0, now, now, detail=step.describe()))
+            return
+        amendment = step.amendment
+        if isinstance(step, SupersedeAmendment):
+            amendment = dataclasses.replace(amendment, status=AmendmentStatus.SUPERSEDED,
+                                            decided_by="handoff", decided_at=now,
+                                            decision_reason=step.why)
+        changes.amendments.append(amendment)
+        changes.audit.append(AuditEntry(
+            amendment.requester if isinstance(step, OpenAmendment) else "handoff",
+            f"amendment.{amendment.status}", opp.id, snap.correlation_id,
+            terms_data(amendment.before), {"amendment": amendment.id, **terms_data(amendment.after)}))
 
     def _conclude(self, snap: Snapshot, plan: ProvisioningPlan, changes: Changes) -> None:
         """Mark the deal provisioned, keep what the CRM's terms were, and ask for a write-back

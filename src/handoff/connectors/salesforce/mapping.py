@@ -30,7 +30,7 @@ VALIDATION_STATUSES = {status.value.capitalize(): status for status in Validatio
 OPPORTUNITY_FIELDS = (
     "Id", "Name", "AccountId", "StageName", "IsWon", "Amount", "CurrencyIsoCode", "CloseDate",
     "Billing_Method__c", "Contract_Status__c", "SOW_Status__c", "Legal_Entity__c", "OwnerId",
-    "Description", "SystemModstamp",
+    "Description", "LastModifiedById", "SystemModstamp",
 )
 ACCOUNT_FIELDS = (
     "Id", "Name", "CurrencyIsoCode", "Tax_Jurisdiction__c", "Legal_Entity__c",
@@ -54,6 +54,7 @@ def opportunity_event_data(record: Mapping[str, Any]) -> dict[str, Any]:
         "legal_entity": record.get("Legal_Entity__c"),
         "owner": record.get("OwnerId"),
         "description": record.get("Description"),
+        "modified_by": record.get("LastModifiedById"),  # an amendment's requester
         "version": version(record),
     }
 

@@ -231,6 +231,7 @@ def _system_fields() -> tuple[Field, ...]:
         Field("CurrencyIsoCode", "currency_code"),
         Field("CreatedDate", "datetime", writable=False),
         Field("LastModifiedDate", "datetime", writable=False),
+        Field("LastModifiedById", "reference", references="005", writable=False),
         Field("SystemModstamp", "datetime", writable=False),
         Field("Handoff_Key__c", "text", length=80, external_id=True),
         Field("Legal_Entity__c", "text", length=80),

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handoff.connectors.salesforce.twin_schema import (
+    SANDBOX_USER_ID,
     SOBJECTS,
     SalesforceApiError,
     SObjectType,
@@ -200,6 +201,7 @@ class Table:
     def _stamp(self, record: dict[str, Any]) -> datetime:
         stamp = self.store.clock.tick()
         record["LastModifiedDate"] = record["SystemModstamp"] = stamp
+        record["LastModifiedById"] = SANDBOX_USER_ID  # every API session is the sandbox user
         return stamp
 
     def _put(self, record_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None):
