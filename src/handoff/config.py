@@ -149,10 +149,13 @@ def _release(values: Mapping[str, Any]) -> ReleasePolicy:
 
 
 def _billing(values: Mapping[str, Any]) -> BillingPolicy:
-    unknown = set(values) - {"invoice_when", "refresh_minutes"}
+    unknown = set(values) - {"invoice_when", "refresh_minutes", "post"}
     if unknown:
         raise ConfigError(f"[policy.billing]: unknown key(s) {', '.join(sorted(unknown))}; "
-                          "known: invoice_when, refresh_minutes")
+                          "known: invoice_when, post, refresh_minutes")
+    post = values.get("post", True)
+    if not isinstance(post, bool):
+        raise ConfigError(f"[policy.billing] post: {post!r} is not true or false")
     when = values.get("invoice_when", BillingPolicy().invoice_when.value)
     allowed = (MilestoneStatus.ACHIEVED, MilestoneStatus.ACCEPTED)
     if when not in allowed:
@@ -162,7 +165,7 @@ def _billing(values: Mapping[str, Any]) -> BillingPolicy:
                       "[policy.billing] refresh_minutes")
     if refresh <= 0:
         raise ConfigError(f"[policy.billing] refresh_minutes: {refresh} must be above 0")
-    return BillingPolicy(invoice_when=MilestoneStatus(when), refresh_minutes=refresh)
+    return BillingPolicy(invoice_when=MilestoneStatus(when), refresh_minutes=refresh, post=post)
 
 
 def _roles(values: Mapping[str, Any]) -> Roles:

@@ -27,6 +27,11 @@ def handoff(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     (None, ["plan", "nothing"], "no opportunity 'nothing'"),
     ("[policy.billing]\ninvoice_when = 'paid'\n", ["trace", "x"],
      "[policy.billing] invoice_when: 'paid' is not one of: achieved, accepted"),
+    ("[policy.billing]\npost = 'yes'\n", ["trace", "x"],
+     "[policy.billing] post: 'yes' is not true or false"),
+    ("[policy.ownership]\ncrm = ['value']\n", ["trace", "x"],
+     "[policy.ownership] crm: value is financial; it changes only by an approved amendment"),
+    ("[roles]\nauditor = ['x']\n", ["trace", "x"], "[roles]: unknown role(s) auditor"),
     ("[poll]\ncrm_minutes = -5\n", ["trace", "x"], "[poll] crm_minutes: -5.0 must be 0 (off) or more"),
     ("[poll]\ncrm_mins = 5\n", ["trace", "x"], "[poll]: unknown key(s) crm_mins; known: crm_minutes"),
 ])

@@ -205,3 +205,22 @@ def test_days_overdue_and_invoice_numbers_reach_the_crm(db) -> None:
     assert (shown.days_overdue, shown.open_balance.amount, shown.invoice_numbers) == (
         12, Decimal("30000.00"), (fee.number,))
     assert "12 days overdue" in shown.describe()
+
+
+def test_with_posting_off_invoices_wait_as_drafts_until_finance_posts_them(db) -> None:
+    import dataclasses
+
+    from handoff.policy.billing import BillingPolicy
+
+    drafts = dataclasses.replace(SETTINGS, billing=BillingPolicy(post=False))
+    crm, erp = MemoryCrm(), MemoryErp()
+    accept(db, customer_event(customer_data("001L")), utcnow())
+    deal(db, "006FF", amount="50000.00")
+    build_worker(drafts, db, crm, erp).run(until_idle=True)
+    build_worker(drafts, db, crm, erp).run(until_idle=True)  # the draft is not made again
+    [draft] = erp.invoices.values()
+    assert draft.status.value == "draft" and erp.calls == 3  # customer, project, one invoice
+    assert crm.records["006FF"].billing.invoiced.amount == 0
+    erp.post(draft.external_id)  # finance reviews and posts it in the ERP
+    build_worker(drafts, db, crm, erp).run(until_idle=True)  # the schedule reads it again
+    assert crm.records["006FF"].billing.invoiced.amount == Decimal("50000.00")

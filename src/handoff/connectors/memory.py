@@ -72,8 +72,9 @@ class MemoryErp:
                 amount = request.line.amount
                 self.invoices[request.external_id] = Invoice(
                     request.external_id, str(next(self._ids)), f"INV/{len(self.invoices) + 1:04d}",
-                    InvoiceStatus.POSTED, amount, Money.parse(0, amount.currency), amount, amount,
-                    request.invoice_date, request.invoice_date + timedelta(days=30))
+                    InvoiceStatus.POSTED if request.post else InvoiceStatus.DRAFT, amount,
+                    Money.parse(0, amount.currency), amount, amount, request.invoice_date,
+                    request.invoice_date + timedelta(days=30))
             invoice = self.invoices[request.external_id]
         self.faults.after()
         return invoice
@@ -81,6 +82,12 @@ class MemoryErp:
     def read_invoice(self, target_id: str) -> Invoice:
         self.faults.before()
         return next(i for i in self.invoices.values() if i.target_id == target_id)
+
+    def post(self, external_id: str) -> None:
+        """Finance posts a draft (a test's doing, as in the ERP's UI)."""
+        with self._lock:
+            self.invoices[external_id] = dataclasses.replace(self.invoices[external_id],
+                                                             status=InvoiceStatus.POSTED)
 
     def pay(self, external_id: str, amount: str) -> None:
         """The customer pays `amount` of the invoice (a test's doing, as in the ERP's UI)."""

@@ -96,6 +96,7 @@ class InvoiceRequest:
     line: Milestone
     invoice_date: date
     customer_target_id: str | None = None  # the customer's id in the ERP, when known
+    post: bool = True  # False: leave it a draft for finance to post
 
     @property
     def is_credit(self) -> bool:

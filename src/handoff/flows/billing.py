@@ -147,14 +147,15 @@ def describe_invoice(invoice: Invoice) -> str:
 
 
 AWAITING_PAYMENT = (sa.select(invoices.c.opportunity_id).distinct()
-                    .where(invoices.c.status == InvoiceStatus.POSTED.value))
+                    .where(invoices.c.status.in_([InvoiceStatus.POSTED.value,
+                                                  InvoiceStatus.DRAFT.value])))
 
 
 def enqueue_unpaid(conn: Connection, now: datetime) -> int:
-    """The schedule's job: every deal with an invoice posted and not yet paid, to be read
-    again, and its CRM record told again (days overdue grow without any event). The worker
-    runs it every `[policy.billing] refresh_minutes`; a write-back that changes nothing is
-    skipped by its fingerprint."""
+    """The schedule's job: every deal with an invoice not yet paid (or a draft finance has yet
+    to post), to be read again, and its CRM record told again (days overdue grow without any
+    event). The worker runs it every `[policy.billing] refresh_minutes`; a write-back that
+    changes nothing is skipped by its fingerprint."""
     deals = list(conn.execute(AWAITING_PAYMENT).scalars())
     queue.enqueue_many(conn, [key for deal in deals for key in (billing_key(deal), crm_key(deal))],
                        now)

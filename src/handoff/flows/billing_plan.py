@@ -30,8 +30,9 @@ class IssueDocument:
 
     def describe(self) -> str:
         line, kind = self.request.line, "credit note" if self.request.is_credit else "invoice"
+        then = "post it" if self.request.post else "leave it a draft for finance to post"
         return (f"{kind} {line.id} ({line.name}, {line.amount.quantized()} {line.amount.currency}) "
-                f"as {self.request.external_id} and post it")
+                f"as {self.request.external_id} and {then}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +66,12 @@ def plan_billing(snap: BillingSnapshot, policy: BillingPolicy, today: date) -> B
             held.append(reason)
             continue
         total += due
-        steps.append(_document(snap, line, amount, billed_docs=_count(snap, line.id), today=today))
-    steps += [_again(snap, doc, today) for doc in snap.documents.values()
-              if doc.invoice.status is InvoiceStatus.DRAFT]
-    refresh = tuple(d for d in snap.documents.values() if d.invoice.status is InvoiceStatus.POSTED)
+        steps.append(_document(snap, line, amount, _count(snap, line.id), today, policy.post))
+    drafts = [doc for doc in snap.documents.values() if doc.invoice.status is InvoiceStatus.DRAFT]
+    if policy.post:  # a draft left by an interrupted post is asked for again, to be posted
+        steps += [_again(snap, doc, today) for doc in drafts]
+    awaited = (InvoiceStatus.POSTED,) if policy.post else (InvoiceStatus.POSTED, InvoiceStatus.DRAFT)
+    refresh = tuple(d for d in snap.documents.values() if d.invoice.status in awaited)
     return BillingPlan(opp.id, tuple(steps), held=tuple(held), ignored=ignored, refresh=refresh)
 
 
@@ -112,24 +115,24 @@ def _count(snap: BillingSnapshot, line_id: str) -> int:
 
 
 def _document(snap: BillingSnapshot, line: BillingLine, amount: Money, billed_docs: int,
-              today: date) -> IssueDocument:
+              today: date, post: bool) -> IssueDocument:
     """The line's next document: `<line>` first, then `<line>#2`, … — the same id however
     often it is asked for until it is recorded, so a lost response finds what was made."""
     document_id = line.id if billed_docs == 0 else f"{line.id}#{billed_docs + 1}"
     name = line.name if billed_docs == 0 else f"{line.name}, adjustment {billed_docs + 1}"
-    return _issue(snap, document_id, line.id, Milestone(document_id, name, amount), today)
+    return _issue(snap, document_id, line.id, Milestone(document_id, name, amount), today, post)
 
 
 def _again(snap: BillingSnapshot, doc: BilledDocument, today: date) -> IssueDocument:
     """A document the ERP holds as a draft: asked for again, so it is posted."""
     line = Milestone(doc.document_id, doc.document_id, doc.invoice.untaxed)
-    return _issue(snap, doc.document_id, doc.line_id, line, today)
+    return _issue(snap, doc.document_id, doc.line_id, line, today, post=True)
 
 
 def _issue(snap: BillingSnapshot, document_id: str, line_id: str, line: Milestone,
-           today: date) -> IssueDocument:
+           today: date, post: bool) -> IssueDocument:
     opp_id = snap.opportunity.id
     external = (credit_note_external_id if line.amount.is_negative else invoice_external_id)(
         opp_id, document_id)
-    return IssueDocument(InvoiceRequest(external, opp_id, line, today, snap.customer_target_id),
-                         line_id)
+    return IssueDocument(InvoiceRequest(external, opp_id, line, today, snap.customer_target_id,
+                                        post), line_id)

@@ -18,6 +18,7 @@ from handoff.domain import MilestoneStatus, Money
 class BillingPolicy:
     invoice_when: MilestoneStatus = MilestoneStatus.ACHIEVED
     refresh_minutes: float = 15.0  # how often posted, unpaid invoices are read again
+    post: bool = True  # False: invoices stay drafts for finance to review and post in the ERP
 
 
 def over_contract_value(value: Money, invoiced: Decimal, line_id: str, amount: Money) -> str | None:

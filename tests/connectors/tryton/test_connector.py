@@ -3,6 +3,7 @@ back: whatever Tryton committed is found again, never made twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import http.client
 import threading
@@ -214,3 +215,17 @@ def test_a_credit_note_is_a_posted_negative_invoice_and_its_refund_settles_it(
                 dt.date(2026, 11, 27))
     refunded = tryton.read_invoice(note.target_id)
     assert refunded.status is InvoiceStatus.PAID and refunded.amount_due.amount == 0
+
+
+def test_an_invoice_asked_for_as_a_draft_is_left_for_finance_to_post(
+        tryton: TrytonConnector) -> None:
+    key, customer, project = a_deal()
+    party = tryton.upsert_customer(f"HO-C-001{key}", customer)
+    work = tryton.upsert_project(project, party.target_id)
+    request = dataclasses.replace(milestone(key, "2500.00"), post=False)
+    draft = tryton.issue_invoice(request, work.target_id)
+    assert (draft.status, draft.number, draft.total.amount) == (
+        InvoiceStatus.DRAFT, None, Decimal("2500.00"))
+    assert tryton.issue_invoice(request, work.target_id) == draft  # asked again: the same one
+    posted = tryton.issue_invoice(dataclasses.replace(request, post=True), work.target_id)
+    assert posted.status is InvoiceStatus.POSTED and posted.target_id == draft.target_id

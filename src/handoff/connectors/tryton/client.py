@@ -208,9 +208,12 @@ class TrytonConnector:
     def _posted(self, invoice_id: int, request: InvoiceRequest) -> Invoice:
         record = self._read_one("account.invoice", invoice_id, INVOICE_FIELDS)
         if invoice_from(record, request.external_id).status is InvoiceStatus.DRAFT:
-            if record["state"] == "draft":
+            if record["state"] == "draft" and record.get("reference") != request.external_id:
                 self.rpc.call("model.account.invoice.write", [invoice_id], {
                     "reference": request.external_id, "invoice_date": request.invoice_date})
+            if not request.post:  # finance reviews and posts it in Tryton
+                return invoice_from(self._read_one("account.invoice", invoice_id, INVOICE_FIELDS),
+                                    request.external_id)
             self.rpc.call("model.account.invoice.post", [invoice_id])
             record = self._read_one("account.invoice", invoice_id, INVOICE_FIELDS)
         return invoice_from(record, request.external_id)
