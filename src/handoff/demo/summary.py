@@ -15,7 +15,7 @@ from handoff.demo.scenario import Fate
 from handoff.render import table
 from handoff.store import open_database
 from handoff.store.metrics import counts
-from handoff.store.tables import exceptions, hops, provisioning
+from handoff.store.tables import exceptions, hops, invoices, opportunities, provisioning
 
 
 @dataclass
@@ -35,6 +35,9 @@ class DemoSummary:
     crm_project_mismatches: int
     open_dead_letters: int
     blocked_then_released: int
+    fixed_fees: int = 0     # provisioned deals billed by fixed fee: each invoiced once
+    invoices: int = 0       # the invoices handoff recorded
+    erp_invoices: int = 0   # … and those NetSuite holds
     examples: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -43,6 +46,7 @@ class DemoSummary:
         return (provisioned == self.expected_provisioned == self.erp_projects
                 == self.crm_showing_project and self.erp_duplicate_external_ids == 0
                 and self.crm_project_mismatches == 0 and self.open_dead_letters == 0
+                and self.fixed_fees == self.invoices == self.erp_invoices
                 and all(400 <= status < 500 for _, status in self.refused))
 
 
@@ -63,6 +67,12 @@ def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinP
             .order_by(sa.func.count().desc()).limit(1)).scalar()
         dead = conn.execute(sa.select(sa.func.count()).select_from(exceptions).where(
             exceptions.c.kind == "dead_letter", exceptions.c.resolved_at.is_(None))).scalar_one()
+        invoiced = conn.execute(sa.select(sa.func.count()).select_from(invoices)).scalar_one()
+        fixed_fees = sum(1 for data in conn.execute(
+            sa.select(opportunities.c.data).join(
+                provisioning, provisioning.c.opportunity_id == opportunities.c.id)
+            .where(provisioning.c.status == "provisioned")).scalars()
+            if data["billing_method"] == "fixed_fee")
     db.dispose()
     with ns.control() as control:
         erp = control.get("/_twin/summary").json()
@@ -81,7 +91,8 @@ def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinP
         erp_duplicate_external_ids=erp["duplicate_external_ids"],
         crm_showing_project=sum(1 for v in crm.values() if v),
         crm_project_mismatches=sum(1 for o, p in projects.items() if crm.get(o) != p),
-        open_dead_letters=dead, blocked_then_released=unblocked,
+        open_dead_letters=dead, blocked_then_released=unblocked, fixed_fees=fixed_fees,
+        invoices=invoiced, erp_invoices=erp["transactions"]["invoice"],
         examples={**_examples(rows), "busiest": busiest or ""},
     )
 
@@ -127,10 +138,13 @@ def render(s: DemoSummary, database_url: str) -> str:
         ["parked / quarantined", f"{c.get('parked', 0)} / {c.get('quarantined', 0)}",
          "a person decides; `handoff replay` after the fix"],
         ["dead letters", s.open_dead_letters, ""],
+        ["fixed fees invoiced", s.invoices,
+         f"expected {s.fixed_fees}: each fixed-fee deal once its project is live"],
     ]
     checks = [
         ["NetSuite projects", s.erp_projects, f"{s.erp_customers} customers"],
         ["duplicate external ids", s.erp_duplicate_external_ids, "must be 0"],
+        ["NetSuite invoices", s.erp_invoices, "one per fixed-fee deal, none twice"],
         ["Salesforce deals showing a project", s.crm_showing_project,
          f"{s.crm_project_mismatches} differ from handoff's record (must be 0)"],
     ]
