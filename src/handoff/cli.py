@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from handoff.cli_amend import add_amend_command
+from handoff.cli_month_end import add_month_end_command
 from handoff.config import Settings, load_settings
 from handoff.errors import HandoffError
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="verify: recompute the chain; log: print the entries")
     audit.add_argument("--key", help="log: only this deal")
     add_amend_command(commands, _command)
+    add_month_end_command(commands, _command)
     return parser
 
 

@@ -58,6 +58,8 @@ class BillingController:
             self._issue(step, snap, attempt, changes)
         for document in plan.refresh:
             self._refresh(document, snap, attempt, changes)
+        if plan.steps or plan.refresh:  # month-end checks how fresh what the CRM shows is
+            changes.set_state(snap.opportunity.id, billing_checked_at=self.clock())
         if plan.held:  # billed what may be; the rest waits for a person (amend, then replay)
             raise BusinessRuleError("; ".join(plan.held))
 

@@ -92,6 +92,7 @@ provisioning = sa.Table(
     sa.Column("billing_note", sa.Text, nullable=False, server_default=""),
     sa.Column("project_sent", sa.JSON),  # the project as last sent to the ERP
     sa.Column("crm_terms", sa.JSON),     # the CRM's financial terms as last compared
+    sa.Column("billing_checked_at", UtcDateTime),  # open invoices last read from the ERP
     sa.Column("released_at", UtcDateTime),
     sa.Column("provisioned_at", UtcDateTime),
     sa.Column("updated_at", UtcDateTime, nullable=False),
