@@ -22,6 +22,7 @@ from benchmarks import (
     intake,
     machine,
     provisioning,
+    reconcile,
     report,
     transports,
     tryton,
@@ -30,7 +31,7 @@ from benchmarks import (
 from benchmarks.progress import say
 from benchmarks.sandbox import BenchmarkFailed, Twins, running_twins
 
-PHASES = ("twins", "intake", "provisioning", "baseline", "tryton")
+PHASES = ("twins", "intake", "provisioning", "baseline", "tryton", "reconcile")
 DOCUMENT = Path("docs/BENCHMARKS.md")
 
 
@@ -48,16 +49,17 @@ class Sizes:
     postgres_workers: tuple[int, ...]  # … and of each PostgreSQL run
     baseline_deals: int
     tryton_deals: int   # deals provisioned and invoiced through the Tryton connector
+    contracts: int      # contracts in the reconciliation snapshot
 
 
 FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000,
              transport_calls=2000, events=3000,
              bare_rows=2000, deals=2000, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
-             baseline_deals=500, tryton_deals=20)
+             baseline_deals=500, tryton_deals=20, contracts=1_000_000)
 QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, transport_calls=50,
               events=100, bare_rows=200,
               deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20,
-              tryton_deals=2)
+              tryton_deals=2, contracts=10_000)
 
 
 @dataclass
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_phases(phases: list[str], sizes: Sizes, postgres: bool, results: report.Results) -> None:
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as scratch, ExitStack() as stack:
-        twins_needed = set(phases) - {"intake", "tryton"}
+        twins_needed = set(phases) - {"intake", "tryton", "reconcile"}
         sandbox = stack.enter_context(running_twins(Path(scratch) / "tls")) if twins_needed else None
         bench = Bench(sizes, Path(scratch), postgres, sandbox, results)
         for phase in phases:
@@ -163,9 +165,13 @@ def run_tryton(bench: Bench) -> None:
     bench.results.tryton = tryton.measure_tryton(backends, bench.sizes.tryton_deals)
 
 
+def run_reconcile(bench: Bench) -> None:
+    bench.results.reconcile = reconcile.measure_reconcile(bench.sizes.contracts)
+
+
 RUNNERS: dict[str, Callable[[Bench], None]] = {
     "twins": run_twins, "intake": run_intake, "provisioning": run_provisioning,
-    "baseline": run_baseline, "tryton": run_tryton,
+    "baseline": run_baseline, "tryton": run_tryton, "reconcile": run_reconcile,
 }
 
 

@@ -12,6 +12,7 @@ from benchmarks.intake import BareStorage, IntakeRun
 from benchmarks.load import THREADS
 from benchmarks.machine import Machine
 from benchmarks.provisioning import ProvisioningRun, StartUp
+from benchmarks.reconcile import ReconcileRun
 from benchmarks.transports import TransportRun
 from benchmarks.tryton import TrytonRun
 from benchmarks.twins import NETSUITE_UPSERT, CallCapacity
@@ -37,6 +38,7 @@ class Results:
     start_up: StartUp | None = None
     baseline: list[Side] | None = None
     tryton: list[TrytonRun] | None = None
+    reconcile: ReconcileRun | None = None
     notes: list[str] = field(default_factory=list)
     load_at_start: float = 0.0  # 1-minute load average before the first phase
 
@@ -60,7 +62,7 @@ def summary(results: Results, explain: bool = False) -> str:
         (results.twins, twins_section), (results.transports, transports_section),
         (results.intake, intake_section),
         (results.provisioning, provisioning_section), (results.baseline, baseline_section),
-        (results.tryton, tryton_section),
+        (results.tryton, tryton_section), (results.reconcile, reconcile_section),
     ]
     parts = [render(results, explain) for measured, render in sections if measured is not None]
     notes = "".join(f"- {note}\n" for note in results.notes)
@@ -189,6 +191,25 @@ The slowest JSON-RPC methods show that Tryton's own work dominates.
     return section("Tryton through the connector", about, explain, table(
         ["backend", "deals", "provisioning ms (median)", "invoice + post ms (median)",
          "slowest methods, ms per deal"], rows))
+
+
+def reconcile_section(results: Results, explain: bool) -> str:
+    about = """Three-way reconciliation (CRM, ERP project, billing) of one snapshot in DuckDB. The
+contracts are generated in three Parquet files, 1 % of them with one planted discrepancy each,
+the eight classes in turn; a fresh child process then loads and reconciles the snapshot:
+*seconds* and *peak memory* (its peak resident set, DuckDB's own memory included) are that
+process's. Every planted discrepancy must be found with its class and nothing else, or the run
+fails. Target for 1,000,000 contracts: under 10 s and 2 GiB.
+"""
+    run = results.reconcile
+    assert run is not None
+    text = table(["contracts", "planted", "found", "missed", "not planted", "generate + save s",
+                  "reconcile s", "peak memory MiB"],
+                 [[num(run.contracts), num(run.planted), num(run.found), str(run.missed),
+                   str(run.unexpected), f"{run.generate_seconds:.1f}", f"{run.seconds:.2f}",
+                   num(run.peak_mib)]])
+    text += "\nFound per class: " + ", ".join(f"{kind} {n:,}" for kind, n in run.counts.items()) + ".\n"
+    return section("Reconciliation", about, explain, text)
 
 
 def section(title: str, about: str, explain: bool, body: str) -> str:

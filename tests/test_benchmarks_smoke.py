@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 HEADINGS = ("Summary", "## Twins' bare capacity", "## HTTP clients compared", "## Intake",
-            "## Provisioning", "## Baseline", "## Tryton through the connector")
+            "## Provisioning", "## Baseline", "## Tryton through the connector", "## Reconciliation")
 
 
 @pytest.mark.slow
