@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from handoff.domain import Milestone, Money
-from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms, terms_data
+from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms
 from handoff.engine import queue
 from handoff.engine.keys import billing_key, opportunity_key
 from handoff.errors import IntakeError
@@ -32,6 +32,7 @@ from handoff.store.provisioning import Hop, record_hops
 from handoff.store.tables import opportunities
 from handoff.store.terms import (
     PlanVersion,
+    amendment_audit,
     amendments_by_deal,
     latest_plans,
     load_amendment,
@@ -159,9 +160,7 @@ def _money(amount: Decimal, currency: str) -> Money:
 
 
 def _log(conn: Connection, amendment: Amendment, actor: str, detail: str, now: datetime) -> None:
-    audit.append(conn, [AuditEntry(actor, f"amendment.{amendment.status}", amendment.opportunity_id,
-                                   amendment.correlation_id, terms_data(amendment.before),
-                                   {"amendment": amendment.id, **terms_data(amendment.after)})], now)
+    audit.append(conn, [amendment_audit(amendment, actor)], now)
     record_hops(conn, [Hop(amendment.opportunity_id, amendment.correlation_id, "amendment",
                            "handoff", "ok", 0, now, now,
                            detail=f"amendment {amendment.id} {detail}")])

@@ -32,7 +32,6 @@ from handoff.flows.plan import (
 )
 from handoff.policy.ownership import DEFAULT_OWNERSHIP, OwnershipPolicy
 from handoff.policy.release_gates import ReleasePolicy
-from handoff.store.audit import AuditEntry
 from handoff.store.db import Database
 from handoff.store.provisioning import (
     Hop,
@@ -42,6 +41,7 @@ from handoff.store.provisioning import (
     load_snapshots,
     project_data,
 )
+from handoff.store.terms import amendment_audit
 
 GAVE_UP_STATUS = {
     Action.PARK: ProvisioningStatus.PARKED,
@@ -132,10 +132,8 @@ class ProvisioningController:
                                             decided_by="handoff", decided_at=now,
                                             decision_reason=step.why)
         changes.amendments.append(amendment)
-        changes.audit.append(AuditEntry(
-            amendment.requester if isinstance(step, OpenAmendment) else "handoff",
-            f"amendment.{amendment.status}", opp.id, snap.correlation_id,
-            terms_data(amendment.before), {"amendment": amendment.id, **terms_data(amendment.after)}))
+        changes.audit.append(amendment_audit(
+            amendment, amendment.requester if isinstance(step, OpenAmendment) else "handoff"))
 
     def _conclude(self, snap: Snapshot, plan: ProvisioningPlan, changes: Changes) -> None:
         """Mark the deal provisioned, keep what the CRM's terms were, and ask for a write-back

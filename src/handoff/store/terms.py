@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms, parse_terms, terms_data
+from handoff.store.audit import AuditEntry
 from handoff.store.sql import upsert
 from handoff.store.tables import amendments, plan_versions
 
@@ -76,6 +77,13 @@ def save_amendments(conn: Connection, items: Iterable[Amendment]) -> None:
     for item in items:
         upsert(conn, amendments, _amendment_row(item), ("id",),
                update=("status", "decided_by", "decided_at", "decision_reason"))
+
+
+def amendment_audit(amendment: Amendment, actor: str) -> AuditEntry:
+    """The audit log's entry for an amendment's request or decision: terms before and after."""
+    return AuditEntry(actor, f"amendment.{amendment.status}", amendment.opportunity_id,
+                      amendment.correlation_id, terms_data(amendment.before),
+                      {"amendment": amendment.id, **terms_data(amendment.after)})
 
 
 def amendment_of(row: sa.Row) -> Amendment:
