@@ -63,6 +63,7 @@ SYSTEMS = {
             WHEN 'over_billed' THEN 1 WHEN 'under_scheduled' THEN -1 ELSE 0 END''')} AS planned_remaining
         FROM contract WHERE NOT unapproved AND kind IS DISTINCT FROM 'missing_project'""",
     "billing": f"""SELECT deal_id, erp_currency AS currency, {MONEY.format('invoiced')} AS invoiced,
+        {MONEY.format('invoiced')} AS untaxed,
         {MONEY.format('credited')} AS credited, {MONEY.format('paid')} AS paid, status AS invoice_status
         FROM contract WHERE invoiced > 0""",
 }

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from handoff.cli_amend import add_amend_command
 from handoff.cli_month_end import add_month_end_command
+from handoff.cli_reconcile import add_reconcile_command
 from handoff.config import Settings, load_settings
 from handoff.errors import HandoffError
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--key", help="log: only this deal")
     add_amend_command(commands, _command)
     add_month_end_command(commands, _command)
+    add_reconcile_command(commands, _command)
     return parser
 
 

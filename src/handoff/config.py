@@ -3,7 +3,7 @@ overrides for scalars, secrets only from the environment.
 
     HANDOFF_CONFIG            path of the TOML file (default: ./handoff.toml if present)
     HANDOFF_DATABASE_URL      overrides [database] url
-    HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker], [retry] or [poll],
+    HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker], [retry], [poll] or [reconcile],
                               e.g. HANDOFF_WORKER_CONCURRENCY=16
 """
 
@@ -27,7 +27,7 @@ from handoff.policy.release_gates import GATES, ReleasePolicy
 from handoff.policy.roles import Roles
 from handoff.store.db import DEFAULT_URL
 
-SECTIONS = {"database", "worker", "retry", "poll", "policy", "systems", "roles"}
+SECTIONS = {"database", "worker", "retry", "poll", "policy", "systems", "roles", "reconcile"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,25 @@ class PollSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    """When `handoff serve` reconciles, where runs keep the snapshot they compared, and how
+    many of those snapshots to keep (the run's findings are kept regardless)."""
+
+    cron: str = "30 2 * * *"  # minute hour day month weekday, UTC; "" : never
+    snapshots: str = ".handoff/reconcile"
+    keep_snapshots: int = 30
+
+    def __post_init__(self) -> None:
+        from croniter import croniter
+
+        if self.cron and not croniter.is_valid(self.cron):
+            raise ConfigError(f"[reconcile] cron: {self.cron!r} is not a cron expression "
+                              "(five fields: minute hour day month weekday, e.g. \"30 2 * * *\")")
+        if self.keep_snapshots < 1:
+            raise ConfigError(f"[reconcile] keep_snapshots: {self.keep_snapshots} must be 1 or more")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_URL
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -65,6 +84,7 @@ class Settings:
     billing: BillingPolicy = field(default_factory=BillingPolicy)
     ownership: OwnershipPolicy = field(default_factory=OwnershipPolicy)
     roles: Roles = field(default_factory=Roles)
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     systems: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -86,6 +106,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         billing=_billing(raw.get("policy", {}).get("billing", {})),
         ownership=ownership_from(raw.get("policy", {}).get("ownership", {})),
         roles=_roles(raw.get("roles", {})),
+        reconcile=_section(ReconcileSettings, raw.get("reconcile", {}), "reconcile", env),
         systems=raw.get("systems", {}),
         source=str(path) if path else "defaults",
     )

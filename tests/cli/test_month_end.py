@@ -2,6 +2,7 @@
 is replayed and worked off; old parked deals and stale invoice status count too."""
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,7 +14,10 @@ from handoff.engine.clock import utcnow
 from handoff.engine.inbox import accept
 from handoff.errors import PermanentError
 from handoff.flows.month_end import month_end
-from handoff.store.db import open_database
+from handoff.reconcile import Discrepancy, Kind
+from handoff.reconcile.actions import acknowledge
+from handoff.store import reconciliation
+from handoff.store.db import Database, open_database
 from handoff.store.tables import exceptions
 from tests.cli.test_cli import handoff
 from tests.factories import customer_data, customer_event, event, opportunity_data
@@ -28,6 +32,7 @@ def test_a_dead_letter_holds_the_close_until_it_is_replayed(tmp_path: Path) -> N
     accept(db, event(opportunity_data("006M", "001M", billing_method="milestone")), utcnow())
     erp.faults.fail_next([PermanentError("the integration role lost its licence")])
     build_worker(SETTINGS, db, MemoryCrm(), erp).run(until_idle=True)
+    reconciled(db, [])
 
     blocked = handoff("month-end", "--period", "2026-11", "--database", url, cwd=tmp_path)
     assert blocked.returncode == 1, blocked.stderr
@@ -62,3 +67,33 @@ def test_parked_too_long_and_stale_invoice_status_are_not_ready(db) -> None:
                       timedelta(minutes=30))
     stale = {c.name: c for c in later.checks}["invoice status read within 0.5 h"]
     assert not stale.ok and "006F" in stale.detail and not later.ready
+
+
+def reconciled(db: Database, found: list[Discrepancy]) -> int:
+    """A finished reconciliation run that found `found`."""
+    run_id = reconciliation.start_run(db, "test", utcnow())
+    assert run_id is not None
+    with db.transaction() as conn:
+        reconciliation.finish_run(conn, run_id, found, {d.kind.value: 1 for d in found}, 3, None,
+                                  utcnow())
+    return run_id
+
+
+def test_the_close_waits_for_a_reconciliation_with_nothing_unacknowledged(db) -> None:
+    def check() -> object:
+        result = month_end(db, f"{utcnow():%Y-%m}", utcnow(), timedelta(days=3), timedelta(hours=1))
+        return {c.name: c for c in result.checks}["reconciliation clean or acknowledged"]
+
+    assert not check().ok and "run `handoff reconcile`" in check().detail
+    orphan = Discrepancy("006X", Kind.ORPHAN_PROJECT, "USD", {"project_value": Decimal("10.00")},
+                         "the ERP project HO-P-006X is worth 10.00 USD but no CRM deal 006X exists",
+                         "close the project")
+    reconciled(db, [orphan])
+    assert not check().ok and "006X orphan_project" in check().detail
+    acknowledge(db, "006X", "orphan_project", "controller", "a pilot, closed in December", utcnow())
+    assert check().ok, check().detail
+    reconciled(db, [])  # gone: the acknowledgement is cleared with it
+    with db.reading() as conn:
+        assert reconciliation.findings(conn, reconciliation.latest_run(conn).id) == []
+        assert conn.execute(sa.select(sa.func.count()).select_from(reconciliation.reconcile_acks)
+                            .where(reconciliation.reconcile_acks.c.cleared_at.is_(None))).scalar() == 0

@@ -17,8 +17,8 @@ def clean(deal_id: str) -> tuple[CrmDeal, ErpProject, BillingSummary]:
     return (CrmDeal(deal_id, USD, Decimal("120000.00"), True, Decimal("40000.00"), Decimal("10000.00"),
                     "posted"),
             ErpProject(deal_id, USD, Decimal("120000.00"), Decimal("80000.00")),
-            BillingSummary(deal_id, USD, Decimal("40000.00"), Decimal("2000.00"), Decimal("10000.00"),
-                           "posted"))
+            BillingSummary(deal_id, USD, Decimal("40000.00"), Decimal("40000.00"), Decimal("2000.00"),
+                           Decimal("10000.00"), "posted"))
 
 
 Contract = tuple[CrmDeal | None, ErpProject | None, BillingSummary | None]
@@ -49,11 +49,11 @@ PLANTED = {
         "the ERP project HO-P-P is worth 120000.00 USD but no CRM deal P exists"),
     Kind.OVER_BILLED: (
         (CRM, replace(ERP, planned_remaining=Decimal("85000.50")), BILLING),
-        "invoiced 40000.00 USD (net of 2000.00 USD credited) plus 85000.50 USD still on the invoice "
-        "plan is 5000.50 USD more than the project's value of 120000.00 USD"),
+        "invoiced 40000.00 USD before tax (net of 2000.00 USD credited) plus 85000.50 USD still on "
+        "the invoice plan is 5000.50 USD more than the project's value of 120000.00 USD"),
     Kind.UNDER_SCHEDULED: (
         (CRM, replace(ERP, planned_remaining=Decimal("79999.99")), BILLING),
-        "invoiced 40000.00 USD plus 79999.99 USD still on the invoice plan leaves 0.01 USD of the "
+        "invoiced 40000.00 USD before tax plus 79999.99 USD still on the invoice plan leaves 0.01 USD of the "
         "project's value of 120000.00 USD never invoiced"),
     Kind.STALE_INVOICE_STATUS: (
         (replace(CRM, paid=Decimal("0.00")), ERP, BILLING),
@@ -116,10 +116,18 @@ def test_a_value_mismatch_and_a_short_plan_are_two_findings() -> None:
     assert {d.kind for d in result.discrepancies} == {Kind.VALUE_MISMATCH, Kind.OVER_BILLED}
 
 
+def test_the_plan_is_compared_before_tax_and_the_crm_status_after() -> None:
+    taxed = replace(BILLING, invoiced=Decimal("48000.00"), paid=Decimal("10000.00"))
+    crm_sees_tax = replace(CRM, invoiced=Decimal("48000.00"))
+    assert reconcile(snapshot_with((crm_sees_tax, ERP, taxed))).total == 0
+    assert [d.kind for d in reconcile(snapshot_with((CRM, ERP, taxed))).discrepancies] == [
+        Kind.STALE_INVOICE_STATUS]
+
+
 def test_amounts_come_back_as_decimal_exact_to_the_cent_in_the_contract_currency() -> None:
     found = reconcile(snapshot_with(PLANTED[Kind.OVER_BILLED][0])).discrepancies[0]
     assert found.currency == USD
-    assert found.amounts == {"project_value": Decimal("120000.00"), "invoiced": Decimal("40000.00"),
+    assert found.amounts == {"project_value": Decimal("120000.00"), "untaxed": Decimal("40000.00"),
                              "credited": Decimal("2000.00"), "planned_remaining": Decimal("85000.50"),
                              "over_plan": Decimal("5000.50")}
     assert all(type(a) is Decimal and a.as_tuple().exponent == -2 for a in found.amounts.values())

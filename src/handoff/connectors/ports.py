@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from handoff.domain import Customer, Invoice, InvoiceRequest, Money, Project, ProvisioningStatus
@@ -115,3 +116,65 @@ class BillingConnector(Protocol):
 
     def read_invoice(self, target_id: str) -> Invoice:
         """The invoice as the ERP shows it now (status, totals, amount still due)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DealFigures:
+    """What the CRM record of one deal says, for reconciliation: the sale and what the CRM
+    shows of its billing (None where the record shows nothing)."""
+
+    deal_id: str
+    currency: str | None
+    sold_value: Decimal | None
+    is_won: bool
+    contract_status: str | None   # canonical ApprovalStatus values
+    sow_status: str | None
+    invoiced: Decimal | None = None
+    paid: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFigures:
+    """One project handoff made in the ERP (external id HO-P-<deal>), as the ERP shows it."""
+
+    deal_id: str
+    currency: str | None
+    value: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFigures:
+    """One invoice or credit note of a handoff project, as the ERP shows it. Amounts as
+    handoff counts them: a credit note's are negative."""
+
+    deal_id: str
+    document_id: str          # the ERP's own id
+    currency: str
+    status: str               # InvoiceStatus values
+    total: Decimal
+    untaxed: Decimal
+    amount_due: Decimal
+
+
+@runtime_checkable
+class CrmSnapshotSource(Protocol):
+    """A CRM that can list every deal's figures in bulk (paged queries, never a call per
+    record): reconciliation's picture of the CRM."""
+
+    system: str
+
+    def deal_figures(self) -> Iterable[DealFigures]:
+        """Every opportunity's figures."""
+
+
+@runtime_checkable
+class ErpSnapshotSource(Protocol):
+    """An ERP that can list handoff's projects and their billing documents in bulk."""
+
+    system: str
+
+    def project_figures(self) -> Iterable[ProjectFigures]:
+        """Every project with a handoff external id."""
+
+    def document_figures(self) -> Iterable[DocumentFigures]:
+        """Every invoice and credit note of those projects."""

@@ -8,8 +8,16 @@ def customer_external_id(account_id: str) -> str:
     return f"HO-C-{account_id}"
 
 
+PROJECT_PREFIX = "HO-P-"
+
+
 def project_external_id(opportunity_id: str) -> str:
-    return f"HO-P-{opportunity_id}"
+    return f"{PROJECT_PREFIX}{opportunity_id}"
+
+
+def deal_of_project(external_id: str) -> str:
+    """The deal a project's external id names (the id itself when it is not handoff's)."""
+    return external_id.removeprefix(PROJECT_PREFIX)
 
 
 def invoice_external_id(opportunity_id: str, document_id: str) -> str:

@@ -1,8 +1,9 @@
 """Month-end readiness: may finance close the period on what the systems show?
 
 Each check answers yes or no with the figures behind it: the reconcile queue is drained, no
-deal is parked longer than allowed, there is no dead letter, and the invoice status every
-CRM record shows was read from the ERP recently enough. `handoff month-end` exits non-zero
+deal is parked longer than allowed, there is no dead letter, the invoice status every CRM
+record shows was read from the ERP recently enough, and a reconciliation run during the
+period found nothing that is not acknowledged. `handoff month-end` exits non-zero
 while any check fails (docs/RUNBOOK.md).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection
 from handoff.domain import InvoiceStatus
 from handoff.engine import queue
 from handoff.errors import IntakeError
+from handoff.store import reconciliation
 from handoff.store.db import Database
 from handoff.store.tables import exceptions, invoices, provisioning
 
@@ -66,8 +68,8 @@ def month_end(db: Database, period: str, now: datetime, parked_for: timedelta,
               freshness: timedelta) -> MonthEnd:
     with db.reading() as conn:
         checks = (_drained(conn), _parked(conn, now, parked_for), _dead_letters(conn),
-                  _fresh(conn, now, freshness))
-    return MonthEnd(check_period(period), checks)
+                  _fresh(conn, now, freshness), _reconciled(conn, check_period(period)))
+    return MonthEnd(period, checks)
 
 
 def _drained(conn: Connection) -> Check:
@@ -102,6 +104,22 @@ def _fresh(conn: Connection, now: datetime, freshness: timedelta) -> Check:
         return Check(name, True, "every open invoice's status is current in the CRM")
     return Check(name, False, f"{len(deals)} deal(s) with open invoices not read since: "
                  f"{_some(deals)}; run a worker (its schedule reads them)")
+
+
+def _reconciled(conn: Connection, period: str) -> Check:
+    """The latest reconciliation, which must have run since the period began."""
+    name = "reconciliation clean or acknowledged"
+    run = reconciliation.latest_run(conn)
+    start = datetime.strptime(f"{period}-01", "%Y-%m-%d").replace(tzinfo=UTC)
+    if run is None or run.started_at < start:
+        return Check(name, False, f"no reconciliation since {start:%Y-%m-%d}: run `handoff reconcile`")
+    open_findings = [f for f in reconciliation.findings(conn, run.id) if f.acknowledged is None]
+    if not open_findings:
+        return Check(name, True, f"run {run.id} ({run.started_at:%Y-%m-%d %H:%M} UTC): "
+                     f"{run.total} discrepancies, none unacknowledged")
+    return Check(name, False, f"run {run.id}: {len(open_findings)} not acknowledged: "
+                 f"{_some(f'{f.deal_id} {f.kind}' for f in open_findings)}; repair or "
+                 "`handoff reconcile ack DEAL CLASS`")
 
 
 def _some(keys: object, shown: int = 5) -> str:

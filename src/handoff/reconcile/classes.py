@@ -62,14 +62,14 @@ CLASSES = (
         "open an amendment to bring the project to the approved value, or correct the CRM"),
     DiscrepancyClass(
         Kind.OVER_BILLED, f"{COMPARABLE} AND over_plan > 0",
-        ("project_value", "invoiced", "credited", "planned_remaining", "over_plan"),
-        "invoiced {invoiced} (net of {credited} credited) plus {planned_remaining} still on the "
+        ("project_value", "untaxed", "credited", "planned_remaining", "over_plan"),
+        "invoiced {untaxed} before tax (net of {credited} credited) plus {planned_remaining} still on the "
         "invoice plan is {over_plan} more than the project's value of {project_value}",
         "take the excess off the invoice plan, or credit it if it is already invoiced"),
     DiscrepancyClass(
         Kind.UNDER_SCHEDULED, f"{COMPARABLE} AND over_plan < 0",
-        ("project_value", "invoiced", "planned_remaining", "unscheduled"),
-        "invoiced {invoiced} plus {planned_remaining} still on the invoice plan leaves "
+        ("project_value", "untaxed", "planned_remaining", "unscheduled"),
+        "invoiced {untaxed} before tax plus {planned_remaining} still on the invoice plan leaves "
         "{unscheduled} of the project's value of {project_value} never invoiced",
         "add the missing {unscheduled} to the project's invoice plan"),
     DiscrepancyClass(

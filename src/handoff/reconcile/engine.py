@@ -28,8 +28,9 @@ SELECT coalesce(c.deal_id, p.deal_id) AS deal_id,
        c.sold_value, p.project_value, p.planned_remaining,
        coalesce(b.invoiced, 0) AS invoiced, coalesce(b.credited, 0) AS credited,
        coalesce(b.paid, 0) AS paid,
-       coalesce(b.invoiced, 0) + p.planned_remaining - p.project_value AS over_plan,
-       p.project_value - coalesce(b.invoiced, 0) - p.planned_remaining AS unscheduled,
+       coalesce(b.untaxed, 0) AS untaxed,
+       coalesce(b.untaxed, 0) + p.planned_remaining - p.project_value AS over_plan,
+       p.project_value - coalesce(b.untaxed, 0) - p.planned_remaining AS unscheduled,
        coalesce(c.invoiced, 0) AS crm_invoiced, coalesce(c.paid, 0) AS crm_paid,
        coalesce(c.invoice_status, 'none') AS crm_status,
        coalesce(b.invoice_status, 'none') AS erp_status,
@@ -42,7 +43,7 @@ LEFT JOIN billing b ON b.deal_id = coalesce(c.deal_id, p.deal_id)
 BY_KIND = {c.kind: c for c in CLASSES}
 # what a discrepancy row carries, whatever its class
 COLUMNS = """deal_id, currency, crm_status, erp_status, sold_value, project_value, planned_remaining,
-    invoiced, credited, paid, over_plan, unscheduled, crm_invoiced, crm_paid, crm_currency,
+    invoiced, untaxed, credited, paid, over_plan, unscheduled, crm_invoiced, crm_paid, crm_currency,
     concat_ws(' and ', 'the ERP project is in ' || nullif(erp_currency, crm_currency),
               'its billing is in ' || nullif(billing_currency, crm_currency)) AS other_currencies"""
 

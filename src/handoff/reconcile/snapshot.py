@@ -21,7 +21,8 @@ erp_projects — one row per ERP/PSA project handoff made (external id HO-P-<dea
 
 billing — one row per deal that has billing documents in the ERP
   deal_id, currency
-  invoiced         invoiced to date, net of credit notes
+  invoiced         invoiced to date, net of credit notes, tax included (as the CRM shows it)
+  untaxed          the same before tax: what the project's value and plan are compared to
   credited         credit notes to date (already deducted from invoiced)
   paid             paid to date
   invoice_status   the ERP's summary of the deal's invoices
@@ -63,6 +64,7 @@ class BillingSummary:
     deal_id: str
     currency: str
     invoiced: Decimal
+    untaxed: Decimal
     credited: Decimal
     paid: Decimal
     invoice_status: str
@@ -73,8 +75,8 @@ COLUMNS = {
     "crm_deals": f"deal_id VARCHAR, currency VARCHAR, sold_value {AMOUNT}, approved BOOLEAN, "
                  f"invoiced {AMOUNT}, paid {AMOUNT}, invoice_status VARCHAR",
     "erp_projects": f"deal_id VARCHAR, currency VARCHAR, project_value {AMOUNT}, planned_remaining {AMOUNT}",
-    "billing": f"deal_id VARCHAR, currency VARCHAR, invoiced {AMOUNT}, credited {AMOUNT}, paid {AMOUNT}, "
-               "invoice_status VARCHAR",
+    "billing": f"deal_id VARCHAR, currency VARCHAR, invoiced {AMOUNT}, untaxed {AMOUNT}, "
+               f"credited {AMOUNT}, paid {AMOUNT}, invoice_status VARCHAR",
 }
 
 
@@ -101,6 +103,11 @@ class Snapshot:
         for table in ROW_TYPES:
             connection.execute(f"CREATE VIEW {table} AS FROM read_parquet({parquet(directory, table)})")
         return cls(connection)
+
+    def contracts(self) -> int:
+        """Contracts compared: deals and projects, each deal counted once."""
+        return self.connection.execute("SELECT count(*) FROM (SELECT deal_id FROM crm_deals "
+                                       "UNION SELECT deal_id FROM erp_projects)").fetchone()[0]
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -240,3 +240,45 @@ poll_cursors = sa.Table(
     sa.Column("cursor", sa.String(64), nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# Reconciliation: one row per run, the discrepancies it found, and the people's
+# acknowledgements of a finding (active until a run no longer finds it).
+reconcile_runs = sa.Table(
+    "reconcile_runs", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("trigger", sa.String(20), nullable=False),  # cli | schedule | api
+    sa.Column("scheduled_for", UtcDateTime, unique=True),  # a cron run: one per fire time
+    sa.Column("as_of", sa.Date),                           # a re-run of a stored snapshot
+    sa.Column("status", sa.String(20), nullable=False),   # running | done | failed
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("contracts", sa.Integer),
+    sa.Column("counts", sa.JSON),                          # kind -> findings
+    sa.Column("total", sa.Integer),
+    sa.Column("snapshot", sa.Text),                        # the Parquet directory it compared
+    sa.Column("error", sa.Text),
+)
+
+reconcile_findings = sa.Table(
+    "reconcile_findings", metadata,
+    sa.Column("run_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("deal_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("currency", sa.String(40), nullable=False),
+    sa.Column("amounts", sa.JSON, nullable=False),  # name -> exact decimal text
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("repair", sa.Text, nullable=False),
+)
+
+reconcile_acks = sa.Table(
+    "reconcile_acks", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("deal_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("acknowledged_by", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime, nullable=False),
+    sa.Column("cleared_at", UtcDateTime),  # the first run that no longer found it
+)
+sa.Index("ix_reconcile_acks_open", reconcile_acks.c.deal_id, reconcile_acks.c.kind,
+         reconcile_acks.c.cleared_at)

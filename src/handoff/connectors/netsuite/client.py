@@ -22,18 +22,24 @@ from handoff.connectors.netsuite import exact_json
 from handoff.connectors.netsuite.errors import SYSTEM, from_response, is_missing_record, translate
 from handoff.connectors.netsuite.mapping import (
     CREDIT_MEMO,
+    DOCUMENT_QUERY,
     INVOICE,
+    JOB_IDS_QUERY,
+    PROJECT_QUERY,
     checked_external_id,
     customer_body,
     document_external_id,
+    document_figures_from,
     document_type,
     invoice_body,
     invoice_from,
     project_body,
+    project_figures_from,
 )
 from handoff.connectors.netsuite.settings import NetSuiteSettings
-from handoff.connectors.ports import UpsertResult
+from handoff.connectors.ports import DocumentFigures, ProjectFigures, UpsertResult
 from handoff.domain import Customer, Invoice, InvoiceRequest, Project
+from handoff.domain.ids import deal_of_project
 from handoff.errors import PermanentError, TransientError
 
 __all__ = ["NetSuiteConnector", "NetSuiteSettings"]
@@ -90,6 +96,17 @@ class NetSuiteConnector:
     def get_project(self, external_id: str) -> dict[str, Any] | None:
         return self._find("job", external_id)
 
+    def _suiteql(self, query: str) -> Iterator[dict[str, Any]]:
+        """Every row of a SuiteQL query, page by page (offset += count while hasMore)."""
+        offset, body = 0, exact_json.dumps({"q": query})
+        while True:
+            path = f"query/v1/suiteql?{urlencode({'limit': self.settings.page_size, 'offset': offset})}"
+            page = self._read(self._request("POST", path, body=body, prefer="transient"))
+            yield from page["items"]
+            if not page["hasMore"]:
+                return
+            offset += page["count"]
+
     def list_ids(self, record_type: str) -> Iterator[str]:
         """Every internal id of a record type, page by page (offset += count while hasMore)."""
         offset = 0
@@ -100,6 +117,21 @@ class NetSuiteConnector:
             if not page["hasMore"]:
                 return
             offset += page["count"]
+
+    # --- reconciliation -------------------------------------------------------------------
+
+    def project_figures(self) -> Iterator[ProjectFigures]:
+        """Every handoff project (job) with its price, by one paged SuiteQL query."""
+        for row in self._suiteql(PROJECT_QUERY):
+            yield project_figures_from(row, self.settings)
+
+    def document_figures(self) -> Iterator[DocumentFigures]:
+        """Every invoice and credit memo of a handoff project, whoever made it (one made by
+        hand counts too: it is billed all the same)."""
+        deals = {row["id"]: deal_of_project(row["externalid"]) for row in self._suiteql(JOB_IDS_QUERY)}
+        for row in self._suiteql(DOCUMENT_QUERY):
+            if row.get("job") in deals:
+                yield document_figures_from(row, deals[row["job"]], self.settings)
 
     def close(self) -> None:
         self._http.close()
@@ -139,11 +171,14 @@ class NetSuiteConnector:
         return None if response.status == 404 else self._read(response)
 
     def _request(
-        self, method: str, path: str, *, body: bytes | None = None, missing_ok: bool = False
+        self, method: str, path: str, *, body: bytes | None = None, missing_ok: bool = False,
+        prefer: str | None = None,
     ) -> Reply:
         """One call, its body read in full; every failure leaves as a handoff error.
         `missing_ok`: a 404 NONEXISTENT_ID is returned as an answer instead of raised."""
         headers = self._read_headers if body is None else self._write_headers
+        if prefer:
+            headers = headers | {"Prefer": prefer}
         try:
             response = self._http.request(method, path, body=body, headers=headers)
         except TransportError as exc:

@@ -15,7 +15,9 @@ from typing import Any
 
 from handoff.connectors.netsuite.errors import SYSTEM
 from handoff.connectors.netsuite.settings import NetSuiteSettings
+from handoff.connectors.ports import DocumentFigures, ProjectFigures
 from handoff.domain import Customer, Invoice, InvoiceRequest, InvoiceStatus, Money, Project
+from handoff.domain.ids import PROJECT_PREFIX, deal_of_project
 from handoff.errors import DataError
 
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]+")
@@ -31,6 +33,44 @@ _STATUSES: Mapping[str, Mapping[str, InvoiceStatus]] = {
     CREDIT_MEMO: {"A": InvoiceStatus.POSTED, "B": InvoiceStatus.PAID,
                   "V": InvoiceStatus.CANCELLED},
 }
+
+
+# Reconciliation's bulk reads (SuiteQL; twin_suiteql.py says what the twin answers).
+PROJECT_QUERY = ("SELECT id, externalid, currency, jobprice FROM job "
+                 f"WHERE externalid LIKE '{PROJECT_PREFIX}%' ORDER BY id")
+JOB_IDS_QUERY = f"SELECT id, externalid FROM job WHERE externalid LIKE '{PROJECT_PREFIX}%' ORDER BY id"
+DOCUMENT_QUERY = ("SELECT id, type, status, currency, foreigntotal, taxtotal, foreignamountremaining, "
+                  "job FROM transaction WHERE type IN ('CustInvc', 'CustCred') ORDER BY id")
+SUITEQL_TYPES = {"CustInvc": INVOICE, "CustCred": CREDIT_MEMO}
+
+
+def project_figures_from(row: Mapping[str, Any], settings: NetSuiteSettings) -> ProjectFigures:
+    price = row.get("jobprice")
+    return ProjectFigures(deal_of_project(row["externalid"]), _currency_or_id(row.get("currency"), settings),
+                          None if price is None else Decimal(str(price)))
+
+
+def document_figures_from(row: Mapping[str, Any], deal_id: str,
+                          settings: NetSuiteSettings) -> DocumentFigures:
+    """A SuiteQL transaction row as handoff counts it (a credit memo's amounts negative)."""
+    record_type = SUITEQL_TYPES[row["type"]]
+    sign = -1 if record_type == CREDIT_MEMO else 1
+    total, tax = Decimal(str(row.get("foreigntotal", 0))), Decimal(str(row.get("taxtotal") or 0))
+    letter = str(row.get("status", "")).rpartition(":")[2]
+    status = _STATUSES[record_type].get(letter)
+    return DocumentFigures(
+        deal_id=deal_id, document_id=str(row["id"]),
+        currency=_currency_or_id(row.get("currency"), settings),
+        status=status.value if status else f"unknown {letter}",
+        total=sign * total, untaxed=sign * (total - tax),
+        amount_due=sign * Decimal(str(row.get("foreignamountremaining") or 0)))
+
+
+def _currency_or_id(currency_id: Any, settings: NetSuiteSettings) -> str:
+    """The ISO code of a NetSuite currency id; an id not configured is named as it is, so a
+    reconciliation shows it as a currency that does not match rather than stopping."""
+    codes = {internal_id: code for code, internal_id in settings.currency_ids.items()}
+    return codes.get(str(currency_id), f"NetSuite currency {currency_id}")
 
 
 def customer_body(

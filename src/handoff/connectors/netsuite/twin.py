@@ -7,8 +7,8 @@ bodies.
               /services/rest/record/v1/<type>/eid:<ext>    PUT (upsert)
                   <type>: customer, job, invoice, creditMemo; customerPayment: GET and POST
               /services/rest/record/v1/currency|subsidiary|serviceItem[/<id>]  GET
-    query     POST /services/rest/query/v1/suiteql: only
-              SELECT id, externalid FROM customer|job [WHERE externalid = '…'] ORDER BY id
+    query     POST /services/rest/query/v1/suiteql: SELECT col, … FROM customer|job|transaction
+              [WHERE …] ORDER BY id (twin_suiteql.py)
     twin-only GET /_twin/records/<type>, GET /_twin/summary, and sandbox.py's controls;
               PUT /_twin/settings {"omit_location_on_put": true} (POST /_twin/reset undoes it)
 
@@ -23,7 +23,6 @@ reference data: twin_schema.py.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -33,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from handoff.connectors.netsuite import exact_json
+from handoff.connectors.netsuite import exact_json, twin_suiteql
 from handoff.connectors.netsuite.twin_schema import (
     RECORD_TYPES,
     WRITABLE_TYPES,
@@ -52,8 +51,6 @@ RFC2616 = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10."
 ERROR_TYPES = {400: RFC2616 + "4.1", 401: RFC2616 + "4.2", 403: RFC2616 + "4.4",
                404: RFC2616 + "4.5", 429: "https://tools.ietf.org/html/rfc6585#section-4",
                503: RFC2616 + "5.4"}
-SUITEQL = re.compile(r"SELECT\s+id\s*,\s*externalid\s+FROM\s+(customer|job)"
-                     r"(?:\s+WHERE\s+externalid\s*=\s*'([^']*)')?\s+ORDER\s+BY\s+id", re.I)
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -144,17 +141,10 @@ class NetSuiteTwin:
         return Response(status_code=204)
 
     async def suiteql(self, request: Request) -> Response:
-        match = SUITEQL.fullmatch(str((await _body(request)).get("q", "")).strip())
-        if not match:
-            raise TwinFault(400, "INVALID_PARAMETER", "Invalid search query. The sandbox twin "
-                            "knows only: SELECT id, externalid FROM customer|job "
-                            "[WHERE externalid = '…'] ORDER BY id")
-        type_name, external_id = match.group(1).lower(), match.group(2)
-        rows = [{"links": [], "id": r["id"], "externalid": r.get("externalId")}
-                for r in self.store.records(type_name)
-                if external_id is None or r.get("externalId") == external_id]
-        url = _url(request, SUITEQL_PATH)
-        return _collection(request, url, rows, _without_nulls)
+        query = str((await _body(request)).get("q", ""))
+        rows = twin_suiteql.run(query, {name: self.store.records(name) for name in RECORD_TYPES})
+        return _collection(request, _url(request, SUITEQL_PATH), rows,
+                           lambda row: {"links": [], **_without_nulls(row)})
 
     async def twin_summary(self, request: Request) -> Response:
         return JSONResponse(self.store.summary())

@@ -20,13 +20,15 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from handoff.connectors.ports import CrmStatusUpdate
+from handoff.connectors.ports import CrmStatusUpdate, DealFigures
 from handoff.connectors.retry_after import retry_after_seconds
 from handoff.connectors.salesforce.errors import record_error, translate
 from handoff.connectors.salesforce.mapping import (
     ACCOUNT_FIELDS,
+    FIGURE_FIELDS,
     OPPORTUNITY_FIELDS,
     customer_event_data,
+    deal_figures,
     opportunity_event_data,
     write_back_fields,
 )
@@ -145,6 +147,13 @@ class SalesforceConnector:
         for record in self._changed("Account", ACCOUNT_FIELDS, since):
             yield customer_event_data(record)
 
+    # --- reconciliation -------------------------------------------------------------------
+
+    def deal_figures(self) -> Iterator[DealFigures]:
+        """Every opportunity's sale and billing figures, by one paged SOQL query."""
+        for record in self._query_all(f"SELECT {', '.join(FIGURE_FIELDS)} FROM Opportunity ORDER BY Id"):
+            yield deal_figures(record)
+
     def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
         """The opportunity as Salesforce holds it, every field (no `attributes`)."""
         record = self._call(lambda api: api.Opportunity.get(opportunity_id))
@@ -184,8 +193,11 @@ class SalesforceConnector:
         return [None if r.get("success") else record_error(r.get("errors", [])) for r in results]
 
     def _changed(self, sobject: str, fields: Sequence[str], since: datetime) -> Iterator[dict]:
-        soql = (f"SELECT {', '.join(fields)} FROM {sobject} "
-                f"WHERE SystemModstamp > {soql_datetime(since)} ORDER BY SystemModstamp ASC")
+        return self._query_all(f"SELECT {', '.join(fields)} FROM {sobject} "
+                               f"WHERE SystemModstamp > {soql_datetime(since)} ORDER BY SystemModstamp ASC")
+
+    def _query_all(self, soql: str) -> Iterator[dict]:
+        """Every record of a query, page by page (`nextRecordsUrl` until `done`)."""
         page = self._call(lambda api: api.query(soql))
         yield from page["records"]
         while not page["done"]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from handoff.connectors.ports import CrmStatusUpdate
+from handoff.connectors.ports import CrmStatusUpdate, DealFigures
 from handoff.domain import ApprovalStatus, BillingMethod, ValidationStatus
 from handoff.errors import DataError
 
@@ -31,6 +31,11 @@ OPPORTUNITY_FIELDS = (
     "Id", "Name", "AccountId", "StageName", "IsWon", "Amount", "CurrencyIsoCode", "CloseDate",
     "Billing_Method__c", "Contract_Status__c", "SOW_Status__c", "Legal_Entity__c", "OwnerId",
     "Description", "LastModifiedById", "SystemModstamp",
+)
+# What reconciliation compares: the sale, its approvals and the billing handoff wrote back.
+FIGURE_FIELDS = (
+    "Id", "Amount", "CurrencyIsoCode", "IsWon", "Contract_Status__c", "SOW_Status__c",
+    "Handoff_Invoiced_Amount__c", "Handoff_Paid_Amount__c",
 )
 ACCOUNT_FIELDS = (
     "Id", "Name", "CurrencyIsoCode", "Tax_Jurisdiction__c", "Legal_Entity__c",
@@ -57,6 +62,20 @@ def opportunity_event_data(record: Mapping[str, Any]) -> dict[str, Any]:
         "modified_by": record.get("LastModifiedById"),  # an amendment's requester
         "version": version(record),
     }
+
+
+def deal_figures(record: Mapping[str, Any]) -> DealFigures:
+    return DealFigures(
+        deal_id=record["Id"], currency=record.get("CurrencyIsoCode"),
+        sold_value=_decimal(record.get("Amount")), is_won=bool(record.get("IsWon")),
+        contract_status=_to_canonical(APPROVAL_STATUSES, record.get("Contract_Status__c")),
+        sow_status=_to_canonical(APPROVAL_STATUSES, record.get("SOW_Status__c")),
+        invoiced=_decimal(record.get("Handoff_Invoiced_Amount__c")),
+        paid=_decimal(record.get("Handoff_Paid_Amount__c")))
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 def customer_event_data(record: Mapping[str, Any]) -> dict[str, Any]:
