@@ -23,6 +23,7 @@ from handoff.config import Settings, load_settings
 from handoff.errors import HandoffError
 
 if TYPE_CHECKING:
+    from handoff.reconcile.runs import Systems
     from handoff.store.db import Database
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -161,10 +162,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from handoff.api import create_app
+    from handoff.reconcile.schedule import ReconcileSchedule
 
-    uvicorn.run(create_app(_open(settings), settings.roles), host=args.host, port=args.port,
-                log_level="warning")
+    db, systems = _open(settings), _reconcile_systems(settings)
+    stop = threading.Event()
+    if systems and settings.reconcile.cron:
+        ReconcileSchedule(db, systems, settings.reconcile).start(stop)
+        print(f"handoff serve: reconciling on \"{settings.reconcile.cron}\" (UTC)", file=sys.stderr)
+    try:
+        uvicorn.run(create_app(db, settings.roles, systems=systems, reconcile=settings.reconcile),
+                    host=args.host, port=args.port, log_level="warning")
+    finally:
+        stop.set()
     return 0
+
+
+def _reconcile_systems(settings: Settings) -> Systems | None:
+    """The connectors reconciliation reads; None (said once) when the systems are not set up."""
+    from handoff.bootstrap import connect_systems
+    from handoff.reconcile.runs import Systems
+
+    try:
+        crm, erp = connect_systems(settings)
+    except HandoffError as exc:
+        print(f"handoff serve: no reconciliation from this server: {exc}", file=sys.stderr)
+        return None
+    return Systems(crm, erp, settings.release.gates)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

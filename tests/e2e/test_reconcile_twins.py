@@ -5,91 +5,31 @@ acknowledgements then bring the run back to clean, and month-end follows."""
 
 from __future__ import annotations
 
-import random
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from handoff.bootstrap import build_worker
-from handoff.config import PollSettings, ReconcileSettings, Settings, WorkerSettings
 from handoff.connectors.netsuite import exact_json
 from handoff.connectors.salesforce.mapping import wire_amount
-from handoff.demo import scenario
 from handoff.engine.clock import utcnow
-from handoff.engine.inbox import accept
 from handoff.flows.month_end import month_end
 from handoff.reconcile import actions
-from handoff.reconcile.runs import Systems, run_reconciliation
-from handoff.store import reconciliation as store
 from handoff.store.db import Database
-from tests.connectors.netsuite_support import RECORD_PATH, TOKEN, pay
-from tests.e2e.harness import connect
+from tests.connectors.netsuite_support import RECORD_PATH, pay
+from tests.reconcile.twin_lifecycle import Lifecycle, invoice_id, job, netsuite, provisioned, set_job_price
 
-USD_ONLY = [("US01", "US-CA", "USD")]
-DEALS = 10
 PLANTED = ("value_mismatch", "missing_project", "over_billed", "under_scheduled",
            "stale_invoice_status", "status_mismatch", "currency_mismatch")
 
 
-def settings(tmp_path: Path) -> Settings:
-    return Settings(worker=WorkerSettings(concurrency=4), poll=PollSettings(0, 0),
-                    reconcile=ReconcileSettings(snapshots=str(tmp_path / "snapshots")))
-
-
 @pytest.fixture
-def lifecycle(db: Database, salesforce_twin, netsuite_twin, tmp_path: Path) -> Any:
-    """Ten fixed-fee USD deals provisioned and invoiced, and one billed by milestone with
-    nothing delivered yet (so it has a project and no invoice)."""
-    crm, erp = connect(salesforce_twin, netsuite_twin)
-    since = datetime.now(UTC) - timedelta(hours=1)
-    scenario.seed_crm(crm, [scenario.Deal(n, scenario.Fate.CLEAN) for n in range(DEALS)],
-                      random.Random(3), entities=USD_ONLY, methods=["Fixed Fee"])
-    customers = list(crm.changed_accounts(since))
-    deals = sorted(crm.changed_opportunities(since), key=lambda o: o["id"])
-    deals[0] = scenario.with_schedule(deals[0])
-    for body in scenario.deliveries(customers, deals, random.Random(4), copies=1, stale_share=0):
-        accept(db, body, utcnow())
-    config = settings(tmp_path)
-    work(db, config, crm, erp)
-    yield db, config, crm, erp, [d["id"] for d in deals]
-    crm.close()
-    erp.close()
-
-
-def work(db: Database, config: Settings, crm: Any, erp: Any) -> None:
-    worker = build_worker(config, db, crm, erp)
-    worker.run(threading.Event(), until_idle=True)
-
-
-def reconciled(db: Database, config: Settings, crm: Any, erp: Any) -> dict[tuple[str, str], str]:
-    run = run_reconciliation(db, Systems(crm, erp, config.release.gates), config.reconcile,
-                             trigger="test")
-    assert run is not None and run.status == "done"
-    with db.reading() as conn:
-        return {(f.deal_id, f.kind): f.explanation for f in store.findings(conn, run.id)}
-
-
-def netsuite(twin: Any) -> Any:
-    client = twin.control()
-    client.headers.update({"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-    return client
-
-
-def job(client: Any, deal: str) -> dict[str, Any]:
-    return client.get(f"{RECORD_PATH}/job/eid:HO-P-{deal}").raise_for_status().json()
-
-
-def set_job_price(client: Any, deal: str, price: Decimal) -> None:
-    body = exact_json.dumps({"jobPrice": price})
-    client.patch(f"{RECORD_PATH}/job/{job(client, deal)['id']}", content=body).raise_for_status()
-
-
-def invoice_id(client: Any, deal: str) -> str:
-    return client.get(f"{RECORD_PATH}/invoice/eid:HO-I-{deal}-fee").raise_for_status().json()["id"]
+def lifecycle(db: Database, salesforce_twin: Any, netsuite_twin: Any, tmp_path: Path) -> Any:
+    lifecycle = provisioned(db, salesforce_twin, netsuite_twin, tmp_path, 10)
+    yield lifecycle
+    lifecycle.close()
 
 
 def plant_every_class(crm: Any, client: Any, twin: Any, deals: list[str]) -> dict[str, str]:
@@ -123,13 +63,13 @@ def plant_every_class(crm: Any, client: Any, twin: Any, deals: list[str]) -> dic
 
 @pytest.mark.slow
 def test_every_planted_class_is_found_exactly_then_repaired_or_acknowledged(
-        lifecycle: Any, salesforce_twin: Any, netsuite_twin: Any) -> None:
-    db, config, crm, erp, deals = lifecycle
-    assert reconciled(db, config, crm, erp) == {}, "a clean lifecycle reconciles to nothing"
+        lifecycle: Lifecycle, salesforce_twin: Any, netsuite_twin: Any) -> None:
+    db = lifecycle.db
+    assert lifecycle.reconciled() == {}, "a clean lifecycle reconciles to nothing"
 
     with netsuite(netsuite_twin) as client:
-        planted = plant_every_class(crm, client, netsuite_twin, deals)
-    found = reconciled(db, config, crm, erp)
+        planted = plant_every_class(lifecycle.crm, client, netsuite_twin, lifecycle.deals)
+    found = lifecycle.reconciled()
     assert set(found) == {(deal, kind) for kind, deal in planted.items()}
     words = {kind: found[(deal, kind)] for kind, deal in planted.items()}
     assert words["orphan_project"].startswith("the ERP project HO-P-NO-SUCH-DEAL is worth 5000.00 USD")
@@ -150,9 +90,9 @@ def test_every_planted_class_is_found_exactly_then_repaired_or_acknowledged(
     for kind in ("orphan_project", "over_billed", "under_scheduled", "status_mismatch",
                  "currency_mismatch"):
         actions.acknowledge(db, planted[kind], kind, "controller", "known; fixed by hand", now)
-    work(db, config, crm, erp)
+    lifecycle.work()
 
-    after = reconciled(db, config, crm, erp)
+    after = lifecycle.reconciled()
     repaired = {(planted[k], k) for k in ("missing_project", "stale_invoice_status")}
     assert repaired.isdisjoint(after), "a repaired finding is gone from the next run"
     assert (planted["value_mismatch"], "value_mismatch") in after, "an amendment awaits approval"

@@ -79,7 +79,7 @@ def amendments_router(db: Database, roles: Roles, tokens: Mapping[str, str]) -> 
 def caller(request: Request, tokens: Mapping[str, str]) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise IntakeError("deciding an amendment needs Authorization: Bearer <token>", status=401)
+        raise IntakeError("this action needs Authorization: Bearer <token>", status=401)
     for known, user in tokens.items():
         if hmac.compare_digest(known, token):
             return user

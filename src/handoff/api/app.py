@@ -1,4 +1,5 @@
-"""The HTTP service: intake, trace, amendments, health. One error body everywhere:
+"""The HTTP service: intake, trace, amendments, reconciliation, metrics, health, and the
+dashboard. One error body everywhere:
 
     {"error": {"status": 422, "message": "data.amount: -5 is negative", "field": "data.amount"}}
 """
@@ -9,12 +10,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from handoff import __version__
 from handoff.api.amendments import amendments_router, api_tokens
+from handoff.api.dashboard import dashboard_router
+from handoff.api.metrics import CONTENT_TYPE, exposition
+from handoff.api.reconciliation import reconciliation_router
+from handoff.config import ReconcileSettings
 from handoff.engine import queue
 from handoff.engine.clock import utcnow
 from handoff.engine.cloudevents import parse_json
@@ -22,6 +27,7 @@ from handoff.engine.inbox import Outcome, accept
 from handoff.errors import IntakeError
 from handoff.flows.trace import trace
 from handoff.policy.roles import Roles
+from handoff.reconcile.runs import Systems
 from handoff.store.db import Database
 
 NO_ROLES = Roles()
@@ -42,11 +48,16 @@ def error_body(status: int, message: str, field: str | None = None) -> dict[str,
 
 
 def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] | None = None,
+               systems: Systems | None = None, reconcile: ReconcileSettings | None = None,
                ) -> FastAPI:
-    """`tokens` (token → user) name who decides amendments; default HANDOFF_API_TOKENS."""
+    """`tokens` (token → user) name who acts (decides amendments, acts on findings); default
+    HANDOFF_API_TOKENS. `systems`: the connectors a reconciliation started here reads."""
     app = FastAPI(title="handoff", version=__version__,
                   description="Deal-to-cash integration: intake, lineage, amendments, operations.")
-    app.include_router(amendments_router(db, roles, api_tokens() if tokens is None else tokens))
+    users = api_tokens() if tokens is None else tokens
+    app.include_router(amendments_router(db, roles, users))
+    app.include_router(reconciliation_router(db, users, systems, reconcile or ReconcileSettings()))
+    app.include_router(dashboard_router(db))
 
     @app.exception_handler(IntakeError)
     async def intake_error(_request: Request, exc: IntakeError) -> JSONResponse:
@@ -75,6 +86,12 @@ def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] 
         if lineage is None:
             raise HTTPException(404, f"no deal known by {business_id!r}")
         return lineage
+
+    @app.get("/metrics", response_class=PlainTextResponse,
+             summary="Prometheus metrics: intake, queue, exceptions, reconciliation by class")
+    def metrics() -> PlainTextResponse:
+        with db.reading() as conn:
+            return PlainTextResponse(exposition(conn), media_type=CONTENT_TYPE)
 
     @app.get("/healthz", summary="Liveness, with the database and the queue depth")
     def healthz() -> dict[str, Any]:

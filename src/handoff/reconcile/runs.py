@@ -69,6 +69,12 @@ def run_reconciliation(db: Database, systems: Systems, settings: ReconcileSettin
     run_id = store.start_run(db, trigger, utcnow(), scheduled_for=scheduled_for)
     if run_id is None:
         return None
+    return complete_run(db, run_id, systems, settings, progress)
+
+
+def complete_run(db: Database, run_id: int, systems: Systems, settings: ReconcileSettings,
+                 progress: Progress = lambda _line: None) -> store.Run:
+    """Carry out a run already recorded as started (the API answers before it ends)."""
     return _finish(db, run_id, settings, progress,
                    lambda: _saved(take_snapshot(db, systems, progress), settings, run_id))
 

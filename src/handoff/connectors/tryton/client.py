@@ -5,6 +5,9 @@ external id handoff gave it (a party's code, unique in Tryton's schema; a work's
 marker, see mapping.py), and created only when absent. A create whose answer was lost is
 found by the next look. Invoicing follows the same rule: a billing task that already has an
 invoice line is never invoiced again.
+
+For reconciliation it lists handoff's projects and their invoices in bulk: pages of
+search_read, and invoices read by id in batches, never a call per record.
 """
 
 from __future__ import annotations
@@ -15,23 +18,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from handoff.connectors.ports import UpsertResult
+from handoff.connectors.ports import DocumentFigures, ProjectFigures, UpsertResult
 from handoff.connectors.tryton.errors import SYSTEM
 from handoff.connectors.tryton.jsonrpc import TrytonRpc
 from handoff.connectors.tryton.mapping import (
     DONE_MILESTONES,
+    HANDOFF_PROJECTS,
     INVOICE_FIELDS,
+    INVOICED_WORK_FIELDS,
+    PAGE,
     PROGRESS_FIELDS,
+    PROJECT_FIELDS,
     TASK_FIELDS,
     creation_values,
+    document_figures_from,
     external_id_clause,
     invoice_from,
     marker,
     milestone_progress_data,
     party_values,
     planned_task_values,
+    project_deal,
+    project_figures_from,
     project_values,
     task_values,
+    work_ancestry,
 )
 from handoff.connectors.tryton.settings import TrytonSettings
 from handoff.domain import Customer, Invoice, InvoiceRequest, InvoiceStatus, Project
@@ -111,6 +122,27 @@ class TrytonConnector:
             data = milestone_progress_data(record)
             if data is not None:
                 yield data
+
+    # --- ErpSnapshotSource ------------------------------------------------------------------
+
+    def project_figures(self) -> Iterator[ProjectFigures]:
+        """Every project carrying handoff's marker, with the value and currency handoff wrote
+        in its comment (see `project_figures_from`)."""
+        self.company()
+        for page in self._pages("project.work", HANDOFF_PROJECTS, PROJECT_FIELDS):
+            for record in page:
+                figures = project_figures_from(record)
+                if figures is not None:  # the search's own condition: never None in practice
+                    yield figures
+
+    def document_figures(self) -> Iterator[DocumentFigures]:
+        """Every invoice and credit note of handoff's projects, whatever its state, with its
+        deal: a page of projects at a time, the invoices of the works below them."""
+        self.company()
+        for page in self._pages("project.work", HANDOFF_PROJECTS, PROJECT_FIELDS):
+            deals = {r["id"]: deal for r in page if (deal := project_deal(r["comment"])) is not None}
+            if deals:
+                yield from self._documents(deals)
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -217,6 +249,48 @@ class TrytonConnector:
             self.rpc.call("model.account.invoice.post", [invoice_id])
             record = self._read_one("account.invoice", invoice_id, INVOICE_FIELDS)
         return invoice_from(record, request.external_id)
+
+    def _pages(self, model: str, domain: list[Any], fields: tuple[str, ...],
+               ) -> Iterator[list[dict[str, Any]]]:
+        """Every record the domain finds, PAGE at a time in id order. Each page starts after
+        the last id of the one before (not at an offset, which would skip a record when one
+        before it is deleted meanwhile, and makes the database count past every earlier
+        page)."""
+        last = 0
+        while True:
+            page = self.rpc.call(f"model.{model}.search_read", [*domain, ("id", ">", last)], 0, PAGE,
+                                 [("id", "ASC")], list(fields))
+            if page:
+                yield page
+            if len(page) < PAGE:
+                return
+            last = page[-1]["id"]
+
+    def _documents(self, deals: dict[int, str]) -> Iterator[DocumentFigures]:
+        """The invoices of the works below these projects (the projects included), each once:
+        the way Tryton's own Open Invoice finds a project's invoices (a work's invoice line's
+        invoice). A work belongs to its nearest project in `deals`; all of handoff's billing
+        tasks hang right under their project, but a task someone added deeper is counted too."""
+        invoiced: dict[int, str] = {}  # invoice id → deal
+        domain = [("parent", "child_of", list(deals)), ("invoice_line", "!=", None)]
+        for page in self._pages("project.work", domain, INVOICED_WORK_FIELDS):
+            for work in page:
+                invoice = (work.get("invoice_line.") or {}).get("invoice")
+                project = next((i for i in work_ancestry(work) if i in deals), None)
+                if project is None:
+                    raise DataError(f"work {work['id']} is below none of the projects it was found "
+                                    f"under (path {work.get('path')!r})", system=SYSTEM, field="path")
+                if invoice is not None:  # a line taken off its invoice bills nothing
+                    invoiced.setdefault(invoice, deals[project])
+        ids = sorted(invoiced)
+        for start in range(0, len(ids), PAGE):
+            batch = ids[start:start + PAGE]
+            records = self.rpc.call("model.account.invoice.read", batch, list(INVOICE_FIELDS))
+            if len(records) != len(batch):
+                raise DataError("Tryton did not return every invoice of handoff's projects",
+                                system=SYSTEM, field="invoice")
+            for record in records:
+                yield document_figures_from(record, invoiced[record["id"]])
 
     def _read_one(self, model: str, record_id: int, fields: tuple[str, ...]) -> dict[str, Any]:
         records = self.rpc.call(f"model.{model}.read", [record_id], list(fields))

@@ -15,7 +15,9 @@
     invoice    account.invoice   made by the project's Invoice button from the done task,
                                  reference = HO-I-<deal>-<document> (HO-CN-… for a credit
                                  note, which Tryton keeps as an invoice with a negative
-                                 total), then posted
+                                 total), then posted; found again from the project's works
+                                 (their invoice line's invoice), as Tryton's own Open Invoice
+                                 finds a project's invoices
 
 A work's `number` would be the natural place for the external id, but Tryton numbers works
 itself and refuses writes to it over RPC; the comment's first line is the one searchable
@@ -25,9 +27,11 @@ text field left (docs/decisions/0003-tryton-connector.md).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
+from handoff.connectors.ports import DocumentFigures, ProjectFigures
 from handoff.domain import (
     Customer,
     Invoice,
@@ -37,7 +41,7 @@ from handoff.domain import (
     Money,
     Project,
 )
-from handoff.domain.ids import billing_task_external_id
+from handoff.domain.ids import PROJECT_PREFIX, billing_task_external_id
 
 INVOICE_STATUS = {
     "draft": InvoiceStatus.DRAFT, "validated": InvoiceStatus.DRAFT,
@@ -53,6 +57,15 @@ DONE_MILESTONES = [("type", "=", "task"), ("progress", "=", 1),
                    ("comment", "like", "[handoff HO-M-%]\nMilestone %")]
 PROGRESS_FIELDS = ("comment", "parent.comment", "write_date", "create_date")
 DOCUMENT_EFFORT = dt.timedelta(hours=1)  # one hour at the document's amount, whatever the unit
+# Reconciliation's listings: every project carrying handoff's marker, and the works below
+# them that Tryton invoiced (`path` is Tryton's "<root id>/…/<own id>/" of a work's ancestry).
+PAGE = 1000  # records per search_read or read
+PROJECT_MARKER = f"[handoff {PROJECT_PREFIX}"
+HANDOFF_PROJECTS = [("type", "=", "project"), ("comment", "like", PROJECT_MARKER + "%")]
+PROJECT_FIELDS = ("comment",)
+INVOICED_WORK_FIELDS = ("path", "invoice_line.invoice")
+PROVISIONED = re.compile(r"Provisioned by handoff from opportunity (?P<deal>.+) "
+                         r"\((?P<value>-?[0-9]+(?:\.[0-9]+)?) (?P<currency>[A-Z]{3}), [^()]*\)\.")
 
 
 def party_values(customer: Customer) -> dict[str, Any]:
@@ -148,3 +161,48 @@ def invoice_from(record: dict[str, Any], external_id: str) -> Invoice:
         status=INVOICE_STATUS[record["state"]], untaxed=money("untaxed_amount"),
         tax=money("tax_amount"), total=money("total_amount"), amount_due=money("amount_to_pay"),
         invoice_date=record.get("invoice_date"), due_date=min(maturities, default=None))
+
+
+def project_deal(comment: str) -> str | None:
+    """The deal of a project's marker "[handoff HO-P-<deal>]" (the first line), else None."""
+    first = comment.partition("\n")[0]
+    if not first.startswith(PROJECT_MARKER):
+        return None
+    deal = first.removeprefix(PROJECT_MARKER).partition("]")[0]
+    return deal or None
+
+
+def project_figures_from(record: dict[str, Any]) -> ProjectFigures | None:
+    """A handoff project (read with its `comment`) as reconciliation compares it; None for a
+    work without handoff's project marker.
+
+    Tryton has no field for a project's contract value (a work's list price is a price per
+    hour, and an effort-invoiced project has none), so handoff keeps the value in the comment
+    it writes: "Provisioned by handoff from opportunity <deal> (<value> <CUR>, <method>)." on
+    the second line. A project whose second line does not read so (edited by hand, or naming
+    another opportunity) is listed with value and currency None, for reconciliation to report,
+    rather than stopping the listing."""
+    comment = record.get("comment") or ""
+    deal = project_deal(comment)
+    if deal is None:
+        return None
+    lines = comment.splitlines()
+    stated = PROVISIONED.fullmatch(lines[1].strip()) if len(lines) > 1 else None
+    if stated is None or stated["deal"] != deal:
+        return ProjectFigures(deal, None, None)
+    return ProjectFigures(deal, stated["currency"], Decimal(stated["value"]))
+
+
+def work_ancestry(record: dict[str, Any]) -> list[int]:
+    """A work's own id and its ancestors' (read with `path`), nearest first."""
+    path = record.get("path") or ""
+    return [int(part) for part in reversed(path.split("/")) if part] or [record["id"]]
+
+
+def document_figures_from(record: dict[str, Any], deal_id: str) -> DocumentFigures:
+    """An invoice or credit note (read with INVOICE_FIELDS) of a deal's project. Tryton keeps
+    a credit note as an invoice with negative amounts, as handoff counts them; a cancelled
+    invoice is listed with status 'cancelled' (reconciliation counts posted and paid only)."""
+    invoice = invoice_from(record, record.get("reference") or "")
+    return DocumentFigures(deal_id, invoice.target_id, invoice.total.currency, invoice.status.value,
+                           invoice.total.amount, invoice.untaxed.amount, invoice.amount_due.amount)
