@@ -40,6 +40,9 @@ def test_demo_plays_the_lifecycle_and_its_summary_adds_up(tmp_path: Path) -> Non
     assert summary.counters["retries"] > 0
     assert sorted(status for _, status in summary.refused) == [400, 400, 422, 422, 422]
     assert "every guarantee held" in printed[-1] and "handoff trace" in printed[-1]
+    assert summary.reconciliation["status"] == "done"
+    assert summary.findings == summary.expected_findings and summary.findings["missing_project"] == 1
+    assert "reconciliation findings" in printed[-1] and "as planted" in printed[-1]
     assert set(children_of(os.getpid())) <= already_running
 
 

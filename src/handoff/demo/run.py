@@ -4,6 +4,7 @@ the real HTTP intake, faults injected along the way, then the summary."""
 from __future__ import annotations
 
 import random
+import secrets
 import shutil
 import sys
 import time
@@ -32,6 +33,9 @@ SECRETS = {"HANDOFF_SALESFORCE_SESSION_ID": "SANDBOX_SESSION",
            "HANDOFF_NETSUITE_TOKEN": "sandbox-token"}
 
 
+DEMO_TOKEN = secrets.token_urlsafe(24)  # the demo's operator, for the API's acting routes
+
+
 def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo"),
              out: Out = print) -> DemoSummary:
     started = time.monotonic()
@@ -42,7 +46,8 @@ def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo
         sf = stack.enter_context(TwinProcess("salesforce", workdir / "tls"))
         ns = stack.enter_context(TwinProcess("netsuite", workdir / "tls"))
         env = {**SECRETS, "HANDOFF_CONFIG": str(write_config(workdir, database_url, sf, ns)),
-               "HANDOFF_DATABASE_URL": database_url}
+               "HANDOFF_DATABASE_URL": database_url,
+               "HANDOFF_API_TOKENS": f"demo={DEMO_TOKEN}"}
         crm = SalesforceConnector(SalesforceSettings(sf.base_url, session_id="SANDBOX_SESSION",
                                                      ca_file=sf.ca_file))
         stack.callback(crm.close)
@@ -63,7 +68,10 @@ def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo
         _phase_two(crm, fates, accounts, service_url, rng, out)
         set_faults(sf, CRM_FAULTS)
         wait_idle(service_url, out)
-        summary = gather(database_url, fates, sf, ns, refused, time.monotonic() - started)
+        set_faults(sf, {})
+        set_faults(ns, {})
+        reconciled = reconcile_over_http(service_url, out)
+        summary = gather(database_url, fates, sf, ns, refused, time.monotonic() - started, reconciled)
     out(render(summary, database_url))
     return summary
 
@@ -94,6 +102,10 @@ lease_seconds = {lease_seconds}
 base_seconds = 0.2
 cap_seconds = 4.0
 max_attempts = 12
+
+[reconcile]
+cron = ""  # the demo reconciles once, through the API, when its lifecycle is played
+snapshots = "{workdir / 'reconcile'}"
 
 [poll]
 crm_minutes = 0  # the demo delivers the CRM's changes as events itself,
@@ -162,6 +174,21 @@ def _phase_two(crm: SalesforceConnector, fates: dict[str, scenario.Fate],
     out(f"Customer master validates {len(customers)} customers and {len(unblocking)} SOWs are "
         f"approved: {len(events)} more events")
     post_all(service_url, [orjson.dumps(e) for e in events])
+
+
+def reconcile_over_http(service_url: str, out: Out, timeout: float = 60.0) -> dict[str, Any]:
+    """Start a reconciliation through the API, as an operator would, and wait for its run."""
+    out("Reconciling the CRM, NetSuite and handoff's approved plans (POST /reconciliation/runs)")
+    with httpx.Client(base_url=service_url, timeout=30.0,
+                      headers={"Authorization": f"Bearer {DEMO_TOKEN}"}) as client:
+        location = client.post("/reconciliation/runs").raise_for_status().headers["location"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = client.get(location).json().get("run", {})
+            if run.get("status") != "running":
+                return run
+            time.sleep(0.2)
+    return {"status": "running", "error": f"not finished after {timeout:.0f} s"}
 
 
 def post_all(service_url: str, bodies: Iterable[bytes]) -> list[int]:

@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -38,7 +39,13 @@ class DemoSummary:
     fixed_fees: int = 0     # provisioned deals billed by fixed fee: each invoiced once
     invoices: int = 0       # the invoices handoff recorded
     erp_invoices: int = 0   # … and those NetSuite holds
+    reconciliation: dict[str, Any] = field(default_factory=dict)  # the run, as the API shows it
+    expected_findings: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> dict[str, int]:
+        return {kind: n for kind, n in self.reconciliation.get("counts", {}).items() if n}
 
     @property
     def ok(self) -> bool:
@@ -47,11 +54,14 @@ class DemoSummary:
                 == self.crm_showing_project and self.erp_duplicate_external_ids == 0
                 and self.crm_project_mismatches == 0 and self.open_dead_letters == 0
                 and self.fixed_fees == self.invoices == self.erp_invoices
+                and self.reconciliation.get("status") == "done"
+                and self.findings == self.expected_findings
                 and all(400 <= status < 500 for _, status in self.refused))
 
 
 def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinProcess,
-           refused: list[tuple[str, int]], seconds: float) -> DemoSummary:
+           refused: list[tuple[str, int]], seconds: float,
+           reconciliation: dict[str, Any] | None = None) -> DemoSummary:
     db = open_database(database_url, migrate=False)
     with db.reading() as conn:
         rows = conn.execute(sa.select(provisioning.c.opportunity_id, provisioning.c.status,
@@ -68,11 +78,10 @@ def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinP
         dead = conn.execute(sa.select(sa.func.count()).select_from(exceptions).where(
             exceptions.c.kind == "dead_letter", exceptions.c.resolved_at.is_(None))).scalar_one()
         invoiced = conn.execute(sa.select(sa.func.count()).select_from(invoices)).scalar_one()
-        fixed_fees = sum(1 for data in conn.execute(
+        methods = Counter(data["billing_method"] for data in conn.execute(
             sa.select(opportunities.c.data).join(
                 provisioning, provisioning.c.opportunity_id == opportunities.c.id)
-            .where(provisioning.c.status == "provisioned")).scalars()
-            if data["billing_method"] == "fixed_fee")
+            .where(provisioning.c.status == "provisioned")).scalars())
     db.dispose()
     with ns.control() as control:
         erp = control.get("/_twin/summary").json()
@@ -91,10 +100,20 @@ def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinP
         erp_duplicate_external_ids=erp["duplicate_external_ids"],
         crm_showing_project=sum(1 for v in crm.values() if v),
         crm_project_mismatches=sum(1 for o, p in projects.items() if crm.get(o) != p),
-        open_dead_letters=dead, blocked_then_released=unblocked, fixed_fees=fixed_fees,
+        open_dead_letters=dead, blocked_then_released=unblocked, fixed_fees=methods["fixed_fee"],
         invoices=invoiced, erp_invoices=erp["transactions"]["invoice"],
+        reconciliation=reconciliation or {}, expected_findings=expected_findings(fates, methods),
         examples={**_examples(rows), "busiest": busiest or ""},
     )
+
+
+def expected_findings(fates: dict[str, Fate], methods: Counter[str]) -> dict[str, int]:
+    """What reconciliation must find in the demo's data, and nothing else: the won, approved
+    deals a release gate holds have no project; milestone deals sold without a schedule leave
+    their value unscheduled."""
+    expected = {"missing_project": sum(f is Fate.STAYS_BLOCKED for f in fates.values()),
+                "under_scheduled": methods["milestone"]}
+    return {kind: n for kind, n in expected.items() if n}
 
 
 def _records(body: object) -> list[dict]:
@@ -140,6 +159,7 @@ def render(s: DemoSummary, database_url: str) -> str:
         ["dead letters", s.open_dead_letters, ""],
         ["fixed fees invoiced", s.invoices,
          f"expected {s.fixed_fees}: each fixed-fee deal once its project is live"],
+        ["reconciliation findings", sum(s.findings.values()), _reconciliation_detail(s)],
     ]
     checks = [
         ["NetSuite projects", s.erp_projects, f"{s.erp_customers} customers"],
@@ -157,6 +177,16 @@ def render(s: DemoSummary, database_url: str) -> str:
     ])
 
 
+def _reconciliation_detail(s: DemoSummary) -> str:
+    run = s.reconciliation
+    if run.get("status") != "done":
+        return f"the run did not finish: {run.get('error') or run.get('status')}"
+    found = ", ".join(f"{kind} {n}" for kind, n in sorted(s.findings.items())) or "none"
+    verdict = "as planted" if s.findings == s.expected_findings else f"expected {s.expected_findings}"
+    return (f"{run['contracts']} contracts: {found} ({verdict}: held deals have no project, "
+            "milestone deals sold without a schedule)")
+
+
 def _where_to_look(s: DemoSummary, database_url: str) -> str:
     cmd, db = _handoff_command(), f"--database {database_url}"
     provisioned = s.examples.get("busiest") or s.examples.get("provisioned", "<opportunity id>")
@@ -166,6 +196,7 @@ def _where_to_look(s: DemoSummary, database_url: str) -> str:
         f"  {cmd} trace {provisioned} {db}   every hop of the deal that met most faults",
         f"  {cmd} trace {blocked} {db}   why a deal is blocked",
         f"  {cmd} plan {blocked} {db}    what provisioning would do now",
+        f"  {cmd} reconcile show {db}   the reconciliation's findings, each explained",
         f"  {cmd} serve {db}   then http://127.0.0.1:8000/trace/{provisioned}"
         " and http://127.0.0.1:8000/docs",
         f"  {cmd} sandbox   the twins on their own; README 'Sandbox twins' for fault control",

@@ -18,6 +18,7 @@ from handoff.connectors.ports import CrmSnapshotSource, ErpSnapshotSource
 from handoff.engine.clock import utcnow
 from handoff.errors import HandoffError, IntakeError
 from handoff.reconcile.build import build_snapshot, crm_row
+from handoff.reconcile.context import with_handoff_context
 from handoff.reconcile.engine import Result, reconcile
 from handoff.reconcile.plans import plan_figures
 from handoff.reconcile.snapshot import Snapshot
@@ -105,9 +106,9 @@ def _finish(db: Database, run_id: int, settings: ReconcileSettings, progress: Pr
         store.fail_run(db, run_id, f"{type(exc).__name__}: {exc}", utcnow())
         raise
     progress(f"compared {contracts} contracts: {result.total} discrepancies")
+    found = with_handoff_context(db, result.discrepancies)
     with db.transaction() as conn:
-        store.finish_run(conn, run_id, result.discrepancies, counts_of(result), contracts, path,
-                         utcnow())
+        store.finish_run(conn, run_id, found, counts_of(result), contracts, path, utcnow())
         run = store.load_run(conn, run_id)
     _prune(db, settings)
     assert run is not None
