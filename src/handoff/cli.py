@@ -19,8 +19,10 @@ import sqlalchemy as sa
 from handoff.cli_amend import add_amend_command
 from handoff.cli_month_end import add_month_end_command
 from handoff.cli_reconcile import add_reconcile_command
+from handoff.cli_tokens import add_token_command
 from handoff.config import Settings, load_settings
 from handoff.errors import HandoffError
+from handoff.observability import configure_logging, configure_tracing
 
 if TYPE_CHECKING:
     from handoff.reconcile.runs import Systems
@@ -32,12 +34,14 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if not args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.WARNING if not args.verbose else logging.INFO
+    configure_logging("text", level)  # until the configuration says otherwise
     try:
         settings = load_settings(args.config)
         if args.database:
             settings = _with_database(settings, args.database)
+        configure_logging(settings.logging.format, level)
+        configure_tracing(settings.tracing.exporter, settings.tracing.service_name)
         return args.handler(args, settings)
     except HandoffError as exc:
         print(f"handoff: {exc}", file=sys.stderr)
@@ -106,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_amend_command(commands, _command)
     add_month_end_command(commands, _command)
     add_reconcile_command(commands, _command)
+    add_token_command(commands, _command)
     return parser
 
 

@@ -3,8 +3,9 @@ overrides for scalars, secrets only from the environment.
 
     HANDOFF_CONFIG            path of the TOML file (default: ./handoff.toml if present)
     HANDOFF_DATABASE_URL      overrides [database] url
-    HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker], [retry], [poll] or [reconcile],
-                              e.g. HANDOFF_WORKER_CONCURRENCY=16
+    HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker], [retry], [poll], [reconcile],
+                              [logging] or [tracing], e.g. HANDOFF_WORKER_CONCURRENCY=16,
+                              HANDOFF_LOGGING_FORMAT=json, HANDOFF_TRACING_EXPORTER=otlp
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from handoff.policy.release_gates import GATES, ReleasePolicy
 from handoff.policy.roles import Roles
 from handoff.store.db import DEFAULT_URL
 
-SECTIONS = {"database", "worker", "retry", "poll", "policy", "systems", "roles", "reconcile"}
+SECTIONS = {"database", "worker", "retry", "poll", "policy", "systems", "roles", "reconcile", "logging",
+            "tracing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,39 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """How log lines look: "text" (a line for people) or "json" (one object per line, with
+    the deal's correlation id and opportunity id when known)."""
+
+    format: str = "text"
+
+    def __post_init__(self) -> None:
+        from handoff.observability import FORMATS
+
+        if self.format not in FORMATS:
+            raise ConfigError(f"[logging] format: {self.format!r} is not one of: {', '.join(FORMATS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """Where OpenTelemetry spans go: nowhere ("none"), standard error ("console"), or an
+    OTLP/HTTP collector ("otlp", at OTEL_EXPORTER_OTLP_ENDPOINT). Their trace id is the
+    deal's correlation id."""
+
+    exporter: str = "none"
+    service_name: str = "handoff"
+
+    def __post_init__(self) -> None:
+        from handoff.observability import EXPORTERS
+
+        if self.exporter not in EXPORTERS:
+            raise ConfigError(f"[tracing] exporter: {self.exporter!r} is not one of: "
+                              f"{', '.join(EXPORTERS)}")
+        if not self.service_name:
+            raise ConfigError("[tracing] service_name: must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_URL
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -85,6 +120,8 @@ class Settings:
     ownership: OwnershipPolicy = field(default_factory=OwnershipPolicy)
     roles: Roles = field(default_factory=Roles)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     systems: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -107,6 +144,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         ownership=ownership_from(raw.get("policy", {}).get("ownership", {})),
         roles=_roles(raw.get("roles", {})),
         reconcile=_section(ReconcileSettings, raw.get("reconcile", {}), "reconcile", env),
+        logging=_section(LoggingSettings, raw.get("logging", {}), "logging", env),
+        tracing=_section(TracingSettings, raw.get("tracing", {}), "tracing", env),
         systems=raw.get("systems", {}),
         source=str(path) if path else "defaults",
     )
@@ -190,11 +229,17 @@ def _billing(values: Mapping[str, Any]) -> BillingPolicy:
 
 
 def _roles(values: Mapping[str, Any]) -> Roles:
-    """`[roles] approver = ["carol", …]`: who may approve or reject amendments."""
-    unknown = set(values) - {"approver"}
+    """`[roles] approver = ["carol", …]` (and integrator, admin, viewer): the users of each role
+    for tokens given in HANDOFF_API_TOKENS and for the CLI's `--as`."""
+    known = {"approver": "approvers", "integrator": "integrators", "admin": "admins", "viewer": "viewers"}
+    unknown = set(values) - set(known)
     if unknown:
-        raise ConfigError(f"[roles]: unknown role(s) {', '.join(sorted(unknown))}; known: approver")
-    approvers = values.get("approver", [])
-    if not isinstance(approvers, list) or not all(isinstance(u, str) and u for u in approvers):
-        raise ConfigError("[roles] approver: must be a list of user names")
-    return Roles(approvers=frozenset(approvers))
+        raise ConfigError(f"[roles]: unknown role(s) {', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(known)}")
+    users: dict[str, frozenset[str]] = {}
+    for role, field_name in known.items():
+        listed = values.get(role, [])
+        if not isinstance(listed, list) or not all(isinstance(u, str) and u for u in listed):
+            raise ConfigError(f"[roles] {role}: must be a list of user names")
+        users[field_name] = frozenset(listed)
+    return Roles(**users)

@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from handoff.api import create_app
-from handoff.api.amendments import api_tokens
+from handoff.api.auth import api_tokens
 from handoff.bootstrap import build_worker
 from handoff.config import Settings
 from handoff.connectors.memory import MemoryCrm, MemoryErp
@@ -15,7 +15,8 @@ from handoff.errors import ConfigError
 from handoff.policy.roles import Roles
 from tests.factories import customer_data, customer_event, event, opportunity_data
 
-TOKENS = {"alice-token-0123456789": "alice", "carol-token-0123456789": "carol"}
+TOKENS = {"alice-token-0123456789": "alice", "carol-token-0123456789": "carol",
+          "victor-token-0123456789": "victor"}  # victor has no role beyond reading
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def bearer(user: str) -> dict[str, str]:
 @pytest.mark.anyio
 async def test_an_approver_decides_over_http_and_the_erp_gets_the_approved_value(
         db, erp, client) -> None:
-    [pending] = (await client.get("/amendments")).json()
+    [pending] = (await client.get("/amendments", headers=bearer("victor"))).json()
     assert pending["id"] == "AM-006H-1" and pending["requester"] == "alice"
     assert pending["changes"]["value"] == {"before": "120000.00", "after": "150000.00"}
     anonymous = await client.post("/amendments/AM-006H-1/approve")
@@ -63,12 +64,14 @@ async def test_an_approver_decides_over_http_and_the_erp_gets_the_approved_value
 
 @pytest.mark.anyio
 async def test_an_unknown_amendment_or_token_is_a_clear_4xx(db, erp, client) -> None:
-    missing = await client.get("/amendments/AM-nope")
+    missing = await client.get("/amendments/AM-nope", headers=bearer("victor"))
     assert missing.status_code == 404 and missing.json()["error"]["message"] == "no amendment 'AM-nope'"
     forged = await client.post("/amendments/AM-006H-1/reject",
                                headers={"authorization": "Bearer guess"})
     assert forged.status_code == 401
-    assert (await client.get("/amendments/AM-006H-1")).json()["status"] == "pending"
+    viewer = await client.post("/amendments/AM-006H-1/approve", headers=bearer("victor"))
+    assert viewer.status_code == 403 and "needs the approver role" in viewer.json()["error"]["message"]
+    assert (await client.get("/amendments/AM-006H-1", headers=bearer("victor"))).json()["status"] == "pending"
 
 
 def test_tokens_come_from_the_environment_as_user_token_pairs() -> None:

@@ -8,10 +8,12 @@ import pytest
 from handoff.api import create_app
 from tests.factories import event, opportunity_data
 
+VIEWER = {"authorization": "Bearer viewer-token-0123456789"}
+
 
 @pytest.fixture
 def client(db):
-    transport = httpx.ASGITransport(app=create_app(db))
+    transport = httpx.ASGITransport(app=create_app(db, tokens={"viewer-token-0123456789": "vera"}))
     return httpx.AsyncClient(transport=transport, base_url="http://handoff")
 
 
@@ -28,7 +30,8 @@ async def test_accepted_then_duplicate_then_traced(client) -> None:
     assert first.status_code == 202 and first.json()["outcome"] == "applied"
     again = await post(client, body)
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
-    lineage = (await client.get("/trace/006T")).json()
+    assert (await client.get("/trace/006T")).status_code == 401
+    lineage = (await client.get("/trace/006T", headers=VIEWER)).json()
     assert [e["outcome"] for e in lineage["events"]] == ["applied"]
     assert lineage["queued"][0]["attempts"] == 0 and lineage["status"] == "received"
 
@@ -60,7 +63,7 @@ async def test_bad_input_gets_one_error_body(client, body, status, field) -> Non
 
 @pytest.mark.anyio
 async def test_unknown_trace_is_a_404_with_the_error_body(client) -> None:
-    response = await client.get("/trace/nothing")
+    response = await client.get("/trace/nothing", headers=VIEWER)
     assert response.status_code == 404
     assert "no deal known by 'nothing'" in response.json()["error"]["message"]
 

@@ -13,12 +13,14 @@ import httpx
 import pytest
 
 from handoff.api import create_app
+from handoff.policy.roles import Roles
 from handoff.store.db import Database
 from tests.connectors.netsuite_support import pay
 from tests.reconcile.twin_lifecycle import Lifecycle, invoice_id, netsuite, provisioned
 
 TOKENS = {"fin-ops-token-0123456789": "fin.ops"}
 AUTH = {"authorization": "Bearer fin-ops-token-0123456789"}
+ANONYMOUS = {"authorization": ""}
 
 
 @pytest.fixture
@@ -30,9 +32,11 @@ def lifecycle(db: Database, salesforce_twin: Any, netsuite_twin: Any, tmp_path: 
 
 @pytest.fixture
 def client(lifecycle: Lifecycle) -> httpx.AsyncClient:
-    app = create_app(lifecycle.db, tokens=TOKENS, systems=lifecycle.systems,
+    app = create_app(lifecycle.db, Roles(integrators=frozenset({"fin.ops"})), tokens=TOKENS,
+                     systems=lifecycle.systems,
                      reconcile=lifecycle.config.reconcile)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://handoff")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://handoff",
+                             headers=AUTH)
 
 
 async def finished(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
@@ -51,7 +55,7 @@ async def test_a_run_over_http_finds_a_stale_status_that_a_user_repairs(
     deal = lifecycle.deals[1]
     with netsuite(netsuite_twin) as ns:
         pay(netsuite_twin, invoice_id(ns, deal), "1.00")
-    assert (await client.post("/reconciliation/runs")).status_code == 401
+    assert (await client.post("/reconciliation/runs", headers=ANONYMOUS)).status_code == 401
     started = await client.post("/reconciliation/runs", headers=AUTH)
     assert started.status_code == 202 and started.headers["location"] == started.json()["status_url"]
     body = await finished(client, started.headers["location"])
@@ -67,7 +71,7 @@ async def test_a_run_over_http_finds_a_stale_status_that_a_user_repairs(
     assert "handoff_reconciliation_unacknowledged 1" in metrics
 
     url = f"/reconciliation/findings/{deal}/stale_invoice_status"
-    assert (await client.post(f"{url}/repair")).status_code == 401
+    assert (await client.post(f"{url}/repair", headers=ANONYMOUS)).status_code == 401
     unknown = await client.post(f"/reconciliation/findings/{deal}/over_billed/repair", headers=AUTH)
     assert unknown.status_code == 404 and "found no over_billed" in unknown.json()["error"]["message"]
     repaired = await client.post(f"{url}/repair", headers=AUTH)
@@ -83,6 +87,7 @@ async def test_a_run_over_http_finds_a_stale_status_that_a_user_repairs(
 @pytest.mark.anyio
 async def test_an_acknowledged_finding_shows_who_and_why_on_the_dashboard(
         lifecycle: Lifecycle, client: httpx.AsyncClient) -> None:
+    client.cookies.set("handoff_token", "fin-ops-token-0123456789")
     empty = (await client.get("/dashboard/reconciliation")).text
     assert "No reconciliation has run yet" in empty and "handoff reconcile" in empty
     lifecycle.crm.update_opportunity(lifecycle.deals[2], {"CurrencyIsoCode": "EUR"})

@@ -9,36 +9,57 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from handoff import __version__
-from handoff.api.amendments import amendments_router, api_tokens
+from handoff.api.amendments import amendments_router
+from handoff.api.auth import Authorizer, api_tokens
 from handoff.api.dashboard import dashboard_router
 from handoff.api.metrics import CONTENT_TYPE, exposition
+from handoff.api.nul import RefuseNulCharacters
+from handoff.api.operations import operations_router
 from handoff.api.reconciliation import reconciliation_router
+from handoff.api.tokens import tokens_router
+from handoff.api.webhooks import crm_readers, webhook_secrets, webhooks_router
 from handoff.config import ReconcileSettings
 from handoff.engine import queue
 from handoff.engine.clock import utcnow
 from handoff.engine.cloudevents import parse_json
 from handoff.engine.inbox import Outcome, accept
+from handoff.engine.payloads import EVENT_TYPES
 from handoff.errors import IntakeError
 from handoff.flows.trace import trace
-from handoff.policy.roles import Roles
+from handoff.policy.roles import Permission, Roles
 from handoff.reconcile.runs import Systems
-from handoff.store.db import Database
+from handoff.store.db import Database, schema_head
 
 NO_ROLES = Roles()
 
+CLOUDEVENT_SCHEMA = {
+    "type": "object", "required": ["specversion", "id", "source", "type", "data"],
+    "properties": {
+        "specversion": {"type": "string", "enum": ["1.0"]},
+        "id": {"type": "string", "minLength": 1}, "source": {"type": "string", "minLength": 1},
+        "type": {"type": "string", "enum": list(EVENT_TYPES)},
+        "subject": {"type": "string"}, "time": {"type": "string", "format": "date-time"},
+        "datacontenttype": {"type": "string"},
+        "data": {"type": "object", "description": "the record's canonical fields; each type's "
+                 "are checked (currency codes, exact amounts, …) and refused with 422 naming one"},
+    },
+}
 CLOUDEVENT_BODY = {
     "requestBody": {
         "required": True,
         "description": "One CloudEvent 1.0 in structured JSON mode; binary mode (ce-* headers "
                        "with the data as body) is accepted too.",
-        "content": {"application/cloudevents+json": {"schema": {"type": "object"}},
-                    "application/json": {"schema": {"type": "object"}}},
+        "content": {"application/cloudevents+json": {"schema": CLOUDEVENT_SCHEMA},
+                    "application/json": {"schema": CLOUDEVENT_SCHEMA}},
     }
 }
 
@@ -47,21 +68,54 @@ def error_body(status: int, message: str, field: str | None = None) -> dict[str,
     return {"error": {"status": status, "message": message, "field": field}}
 
 
+class ErrorDetail(BaseModel):
+    status: int
+    message: str
+    field: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every refusal, whatever the route."""
+
+    error: ErrorDetail
+
+
+ERRORS = {400: "malformed input", 401: "no token, or an unknown one", 403: "the role does not allow it",
+          404: "no such record", 409: "not in a state that allows it", 422: "a value is not valid"}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": words} for status, words in ERRORS.items()}
+
+
 def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] | None = None,
                systems: Systems | None = None, reconcile: ReconcileSettings | None = None,
                ) -> FastAPI:
-    """`tokens` (token → user) name who acts (decides amendments, acts on findings); default
-    HANDOFF_API_TOKENS. `systems`: the connectors a reconciliation started here reads."""
-    app = FastAPI(title="handoff", version=__version__,
-                  description="Deal-to-cash integration: intake, lineage, amendments, operations.")
-    users = api_tokens() if tokens is None else tokens
-    app.include_router(amendments_router(db, roles, users))
-    app.include_router(reconciliation_router(db, users, systems, reconcile or ReconcileSettings()))
-    app.include_router(dashboard_router(db))
+    """`tokens` (token → user; default HANDOFF_API_TOKENS) with `roles` from the configuration,
+    and the tokens an admin made, say who may do what (api/auth.py). `systems`: the connectors a
+    reconciliation started here reads."""
+    app = FastAPI(title="handoff", version=__version__, responses=ERROR_RESPONSES,
+                  description="Deal-to-cash integration: intake, lineage, operations, amendments, "
+                              "reconciliation. Every route but intake, health and metrics needs a "
+                              "bearer token; acting needs a role (viewer, integrator, approver, admin).")
+    app.add_middleware(RefuseNulCharacters, db=db)
+    auth = Authorizer(db, roles, api_tokens() if tokens is None else tokens)
+    reader = Depends(auth.needs(Permission.READ))
+    app.include_router(amendments_router(db, auth))
+    app.include_router(reconciliation_router(db, auth, systems, reconcile or ReconcileSettings()))
+    app.include_router(operations_router(db, auth))
+    app.include_router(tokens_router(db, auth))
+    app.include_router(dashboard_router(db, auth))
+    app.include_router(webhooks_router(db, webhook_secrets(), crm_readers(systems.crm if systems else None)))
 
     @app.exception_handler(IntakeError)
     async def intake_error(_request: Request, exc: IntakeError) -> JSONResponse:
         return JSONResponse(error_body(exc.status, exc.message, exc.field), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
+        message = f"{where}: {first.get('msg', 'not valid')}" if where else first.get("msg", "not valid")
+        return JSONResponse(error_body(422, message, where), status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -80,7 +134,9 @@ def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] 
              "correlation_id": result.correlation_id, "trace": f"/trace/{result.subject}"},
             status_code=200 if result.outcome is Outcome.DUPLICATE else 202)
 
-    @app.get("/trace/{business_id}", summary="The lineage of one deal, by any of its ids")
+    @app.get("/trace/{business_id:path}", dependencies=[reader],
+             summary="The lineage of one deal, by any of its ids (opportunity, project, invoice "
+                     "number, correlation id)")
     def get_trace(business_id: str) -> dict[str, Any]:
         lineage = trace(db, business_id)
         if lineage is None:
@@ -99,7 +155,25 @@ def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] 
             depth = queue.depth(conn)
         return {"status": "ok", "database": db.engine.dialect.name, "queue_depth": depth}
 
+    @app.get("/readyz", summary="Ready to serve: the database answers and its schema is current",
+             responses={503: {"description": "not ready, and why"}})
+    def readyz() -> JSONResponse:
+        problem = readiness_problem(db)
+        if problem:
+            return JSONResponse(error_body(503, problem), status_code=503)
+        return JSONResponse({"status": "ready"})
+
     return app
+
+
+def readiness_problem(db: Database) -> str | None:
+    try:
+        with db.reading() as conn:
+            current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.SQLAlchemyError as exc:
+        return f"the database does not answer: {type(exc).__name__}"
+    head = schema_head()
+    return None if current == head else f"the database schema is at {current}, not {head}: migrate"
 
 
 def binary_mode_event(headers: dict[str, str], body: bytes) -> dict[str, Any]:

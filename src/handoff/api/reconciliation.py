@@ -1,24 +1,28 @@
 """`/reconciliation`: runs (the latest, one, the trend), starting one, and acting on a finding
-of the latest run — acknowledge it, or run its repair. Acting needs a user's bearer token,
-and lands in the audit log; a repair goes through the normal policy (flows)."""
+of the latest run — acknowledge it, or run its repair. Reading needs any role; acting needs
+the integrator (or admin) role, and lands in the audit log; a repair goes through the normal
+policy (flows)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from handoff.api.amendments import caller
+from handoff.api.auth import Authorizer, Principal, audited
+from handoff.api.params import record_id
 from handoff.config import ReconcileSettings
 from handoff.engine.clock import utcnow
 from handoff.errors import IntakeError
+from handoff.policy.roles import Permission
 from handoff.reconcile import actions
+from handoff.reconcile.classes import Kind
 from handoff.reconcile.report import finding_view, run_view
 from handoff.reconcile.runs import Systems, complete_run
 from handoff.store import reconciliation as store
@@ -28,17 +32,17 @@ log = logging.getLogger("handoff.reconcile")
 
 
 class Acknowledgement(BaseModel):
-    reason: str
+    reason: str = Field(min_length=1, pattern=r"\S")
 
 
-def reconciliation_router(db: Database, tokens: Mapping[str, str], systems: Systems | None,
+def reconciliation_router(db: Database, auth: Authorizer, systems: Systems | None,
                           settings: ReconcileSettings) -> APIRouter:
-    router = APIRouter(prefix="/reconciliation", tags=["reconciliation"])
+    router = APIRouter(prefix="/reconciliation", tags=["reconciliation"],
+                       dependencies=[Depends(auth.needs(Permission.READ))])
+    operator = Depends(auth.needs(Permission.OPERATE))
 
     @router.get("/runs", summary="The latest runs, newest first: the trend of findings per class")
-    def list_runs(limit: int = 30) -> list[dict[str, Any]]:
-        if not 1 <= limit <= 1000:
-            raise IntakeError("limit must be between 1 and 1000", status=422, field="limit")
+    def list_runs(limit: int = Query(30, ge=1, le=1000)) -> list[dict[str, Any]]:
         with db.reading() as conn:
             return [run_view(run) for run in store.runs(conn, limit)]
 
@@ -47,16 +51,17 @@ def reconciliation_router(db: Database, tokens: Mapping[str, str], systems: Syst
         return run_with_findings(db, None)
 
     @router.get("/runs/{run_id}", summary="One run and its findings")
-    def one(run_id: int) -> dict[str, Any]:
+    def one(run_id: int = record_id()) -> dict[str, Any]:
         return run_with_findings(db, run_id)
 
     @router.post("/runs", status_code=202, summary="Start a run now; answered at once with its URL")
-    async def start(request: Request) -> JSONResponse:
-        caller(request, tokens)
+    async def start(principal: Principal = operator) -> JSONResponse:
         if systems is None:
             raise IntakeError("this service has no CRM and ERP connectors configured to read from",
                               status=409)
         run_id = await run_in_threadpool(store.start_run, db, "api", utcnow())
+        await run_in_threadpool(audited, db, principal.user, "reconcile.started", f"run {run_id}",
+                                None, {"run": str(run_id)})
         in_background(lambda: complete_run(db, run_id, systems, settings), f"reconciliation run {run_id}")
         location = f"/reconciliation/runs/{run_id}"
         return JSONResponse({"id": run_id, "status": "running", "status_url": location},
@@ -64,19 +69,17 @@ def reconciliation_router(db: Database, tokens: Mapping[str, str], systems: Syst
 
     @router.post("/findings/{deal_id}/{kind}/acknowledge",
                  summary="Acknowledge a finding of the latest run, with the reason")
-    async def acknowledge(deal_id: str, kind: str, body: Acknowledgement,
-                          request: Request) -> dict[str, Any]:
-        user = caller(request, tokens)
-        done = await run_in_threadpool(actions.acknowledge, db, deal_id, kind, user, body.reason,
-                                       utcnow())
+    async def acknowledge(deal_id: str, kind: Kind, body: Acknowledgement,
+                          principal: Principal = operator) -> dict[str, Any]:
+        done = await run_in_threadpool(actions.acknowledge, db, deal_id, kind.value, principal.user,
+                                       body.reason, utcnow())
         return {"deal_id": done.deal_id, "kind": done.kind, "by": done.by, "reason": done.reason,
                 "at": done.at.isoformat()}
 
     @router.post("/findings/{deal_id}/{kind}/repair",
                  summary="Run the repair handoff can do itself (re-queue, or open an amendment)")
-    async def repair(deal_id: str, kind: str, request: Request) -> dict[str, Any]:
-        user = caller(request, tokens)
-        done = await run_in_threadpool(actions.repair, db, deal_id, kind, user, utcnow())
+    async def repair(deal_id: str, kind: Kind, principal: Principal = operator) -> dict[str, Any]:
+        done = await run_in_threadpool(actions.repair, db, deal_id, kind.value, principal.user, utcnow())
         return {"deal_id": deal_id, "kind": kind, "done": done}
 
     return router

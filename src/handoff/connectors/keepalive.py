@@ -4,7 +4,8 @@ worker threads are bound by client CPU (NetSuite, Tryton's JSON-RPC).
 Per call it costs about 60 % of urllib3's client CPU and 30 % of httpx's (`make bench`, "HTTP
 clients compared"): no retries, no redirects, no cookie or proxy handling — the engine owns retries
 and a redirect is an error. Idle connections are kept in a LIFO stack shared by all threads;
-one found closed by the server while idle is replaced before it is used.
+one found closed by the server while idle is replaced before it is used. Every request
+carries the current lifecycle's `traceparent` (handoff.observability).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from handoff.observability import outbound, record_status
 
 __all__ = ["KeepAliveClient", "Reply", "TransportError"]
 
@@ -46,6 +49,7 @@ class KeepAliveClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self._https = parts.scheme == "https"
+        self._origin = f"{parts.scheme}://{parts.netloc}"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/") + "/"
@@ -58,14 +62,17 @@ class KeepAliveClient:
                 headers: Mapping[str, str]) -> Reply:
         """`path` is relative to the base URL. Raises TransportError when no complete answer
         came back; any HTTP status is an answer."""
-        connection = self._checkout()
-        try:
-            connection.request(method, self._prefix + path, body=body, headers=dict(headers))
-            response = connection.getresponse()
-            data = _decoded(response.read(), response.headers.get("Content-Encoding"))
-        except (OSError, http.client.HTTPException, zlib.error) as exc:
-            connection.close()
-            raise _transport_error(exc) from exc
+        target = self._prefix + path
+        with outbound(method, self._origin + target) as tracing:
+            connection = self._checkout()
+            try:
+                connection.request(method, target, body=body, headers={**headers, **tracing})
+                response = connection.getresponse()
+                data = _decoded(response.read(), response.headers.get("Content-Encoding"))
+            except (OSError, http.client.HTTPException, zlib.error) as exc:
+                connection.close()
+                raise _transport_error(exc) from exc
+            record_status(response.status)
         self._checkin(connection, response)
         return Reply(response.status, response.headers, data)
 

@@ -9,6 +9,9 @@ the environment only.
     instance_url = "https://…"    # HANDOFF_SALESFORCE_USERNAME / _PASSWORD / _SECURITY_TOKEN
     ca_file = "…"                 # optional: a private CA to trust
 
+    [systems.hubspot]             # HANDOFF_HUBSPOT_ACCESS_TOKEN  (with crm = "hubspot")
+    base_url = "https://api.hubapi.com"
+
     [systems.netsuite]            # HANDOFF_NETSUITE_TOKEN
     base_url = "https://<account>.suitetalk.api.netsuite.com/services/rest"
     subsidiary_ids = { US01 = "2" }
@@ -34,13 +37,19 @@ SECRETS = {
                    "username": "HANDOFF_SALESFORCE_USERNAME",
                    "password": "HANDOFF_SALESFORCE_PASSWORD",
                    "security_token": "HANDOFF_SALESFORCE_SECURITY_TOKEN"},
+    "hubspot": {"access_token": "HANDOFF_HUBSPOT_ACCESS_TOKEN"},
     "netsuite": {"token": "HANDOFF_NETSUITE_TOKEN"},
     "tryton": {"password": "HANDOFF_TRYTON_PASSWORD"},
 }
 
 
 def connect_crm(systems: Mapping[str, Any], env: Mapping[str, str]) -> CrmConnector:
-    name = _chosen(systems, "crm", ("salesforce",))
+    name = _chosen(systems, "crm", ("salesforce", "hubspot"))
+    if name == "hubspot":
+        from handoff.connectors.hubspot.client import HubSpotConnector
+        from handoff.connectors.hubspot.settings import HubSpotSettings
+
+        return HubSpotConnector(_settings(HubSpotSettings, name, systems, env))
     from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
 
     return SalesforceConnector(_settings(SalesforceSettings, name, systems, env))

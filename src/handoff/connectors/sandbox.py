@@ -9,7 +9,10 @@ response"). Control, not part of the vendor API:
     GET  /_twin/faults        the fault plan in force
     PUT  /_twin/faults        replace it (JSON body: FaultPlan fields)
     GET  /_twin/stats         requests seen and faults injected, by kind
-    POST /_twin/reset         empty the twin's records and counters
+    GET  /_twin/requests      the last 1000 requests received, oldest first: method, path,
+                              query, the `traceparent` and X-Correlation-Id headers, fault
+    DELETE /_twin/requests    forget them (reset does too)
+    POST /_twin/reset         empty the twin's records, counters and request log
     GET  /_twin/health        200 when serving
 """
 
@@ -19,7 +22,7 @@ import asyncio
 import dataclasses
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTROL_PREFIX = "/_twin/"
+RECEIVED_KEPT = 1000  # requests a twin remembers for GET /_twin/requests
 
 
 @dataclass
@@ -61,6 +65,18 @@ class TwinControl:
     plan: FaultPlan = field(default_factory=FaultPlan)
     stats: Counter[str] = field(default_factory=Counter)
     rng: random.Random = field(default_factory=random.Random)
+    received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECEIVED_KEPT))
+    _seq: int = 0
+
+    def record(self, scope: Scope, fault: str | None) -> None:
+        """Remember what arrived (faulted or not): what a trace of a deal shows on this side."""
+        headers = dict(scope.get("headers") or ())
+        self._seq += 1
+        self.received.append({
+            "seq": self._seq, "time": time.time(), "method": scope["method"], "path": scope["path"],
+            "query": scope.get("query_string", b"").decode("latin-1"),
+            "traceparent": _header(headers, b"traceparent"),
+            "correlation_id": _header(headers, b"x-correlation-id"), "fault": fault})
 
     def replace_plan(self, plan: FaultPlan) -> None:
         self.plan = plan
@@ -100,6 +116,7 @@ class FaultMiddleware:
         if control.plan.latency_ms:
             await asyncio.sleep(control.plan.latency_ms / 1000)
         fault = control.draw()
+        control.record(scope, fault)
         if fault:
             control.stats[fault] += 1
         if fault in ("throttle", "unavailable", "maintenance"):
@@ -119,6 +136,11 @@ class FaultMiddleware:
         if retry_after:
             response.headers["Retry-After"] = str(max(1, round(retry_after)))
         await response(scope, receive, send)
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value is not None else None
 
 
 async def _swallow(message: Message) -> None:
@@ -149,6 +171,14 @@ def control_routes(control: TwinControl, reset: Any) -> list[Route]:
     async def post_reset(request: Request) -> Response:
         reset()
         control.stats.clear()
+        control.received.clear()
+        return Response(status_code=204)
+
+    async def get_requests(request: Request) -> Response:
+        return JSONResponse(list(control.received))
+
+    async def forget_requests(request: Request) -> Response:
+        control.received.clear()
         return Response(status_code=204)
 
     async def health(request: Request) -> Response:
@@ -158,6 +188,8 @@ def control_routes(control: TwinControl, reset: Any) -> list[Route]:
         Route("/_twin/faults", get_faults, methods=["GET"]),
         Route("/_twin/faults", put_faults, methods=["PUT"]),
         Route("/_twin/stats", get_stats, methods=["GET"]),
+        Route("/_twin/requests", get_requests, methods=["GET"]),
+        Route("/_twin/requests", forget_requests, methods=["DELETE"]),
         Route("/_twin/reset", post_reset, methods=["POST"]),
         Route("/_twin/health", health, methods=["GET"]),
     ]

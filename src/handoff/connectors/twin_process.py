@@ -24,6 +24,7 @@ from handoff.connectors.children import stop as stop_child
 TWINS: dict[str, tuple[str, bool]] = {
     "salesforce": ("handoff.connectors.salesforce.twin:create_app", True),
     "netsuite": ("handoff.connectors.netsuite.twin:create_app", False),
+    "hubspot": ("handoff.connectors.hubspot.twin:create_app", False),
 }
 
 

@@ -107,6 +107,9 @@ max_attempts = 12
 cron = ""  # the demo reconciles once, through the API, when its lifecycle is played
 snapshots = "{workdir / 'reconcile'}"
 
+[roles]
+integrator = ["demo"]  # the demo's operator, who starts the reconciliation
+
 [poll]
 crm_minutes = 0  # the demo delivers the CRM's changes as events itself,
 erp_minutes = 0  # and delivery's milestones too

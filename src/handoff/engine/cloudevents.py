@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,9 +10,9 @@ from typing import Any
 import orjson
 
 from handoff.errors import IntakeError
+from handoff.observability.traceparent import trace_id_of
 
 REQUIRED = ("specversion", "id", "source", "type")
-TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,5 +82,7 @@ def content_hash(body: dict[str, Any]) -> str:
 
 
 def _trace_id(body: dict[str, Any]) -> str | None:
-    match = TRACEPARENT.match(str(body.get("traceparent", "")))
-    return match.group(1) if match else None
+    """The trace id of the CloudEvents distributed-tracing extension: a new deal's lifecycle
+    continues the trace its CRM started."""
+    value = body.get("traceparent")
+    return trace_id_of(value) if isinstance(value, str) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -44,12 +45,11 @@ def open_exceptions(conn: Connection, kinds: Iterable[str] = KINDS) -> list[sa.R
 
 
 def replay(db: Database, now: datetime, kinds: Iterable[str] = KINDS,
-           keys: Iterable[str] | None = None) -> list[str]:
-    """Resolve open exceptions as "replayed" and put their keys back on the queue."""
+           keys: Iterable[str] | None = None, ids: Iterable[int] | None = None) -> list[str]:
+    """Resolve open exceptions (of these kinds; of these keys or ids, when given) as
+    "replayed" and put their keys back on the queue."""
     with db.transaction() as conn:
-        where = [exc_table.c.kind.in_(list(kinds)), exc_table.c.resolved_at.is_(None)]
-        if keys is not None:
-            where.append(exc_table.c.business_key.in_(list(keys)))
+        where = _open_where(kinds, keys, ids)
         replayed = sorted(set(conn.execute(sa.select(exc_table.c.business_key).where(*where))
                               .scalars()))
         conn.execute(sa.update(exc_table).where(*where)
@@ -57,3 +57,24 @@ def replay(db: Database, now: datetime, kinds: Iterable[str] = KINDS,
         for key in replayed:
             queue.enqueue(conn, key, now)
     return replayed
+
+
+def resolve(db: Database, exception_id: int, now: datetime) -> sa.Row | None:
+    """Close an open exception without replaying it (a person fixed it, or it no longer
+    matters); the closed row, or None when no open exception has that id."""
+    with db.transaction() as conn:
+        where = _open_where(KINDS, None, [exception_id])
+        done = conn.execute(sa.update(exc_table).where(*where)
+                            .values(resolved_at=now, resolution="resolved")).rowcount
+        return conn.execute(sa.select(exc_table).where(exc_table.c.id == exception_id)).first() \
+            if done else None
+
+
+def _open_where(kinds: Iterable[str], keys: Iterable[str] | None,
+                ids: Iterable[int] | None) -> list[Any]:
+    where = [exc_table.c.kind.in_(list(kinds)), exc_table.c.resolved_at.is_(None)]
+    if keys is not None:
+        where.append(exc_table.c.business_key.in_(list(keys)))
+    if ids is not None:
+        where.append(exc_table.c.id.in_(list(ids)))
+    return where

@@ -9,6 +9,8 @@ older than the one held is kept in the inbox as "stale" and changes nothing.
 from __future__ import annotations
 
 import enum
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +38,7 @@ from handoff.engine.payloads import (
     parse_time_entry,
 )
 from handoff.errors import IntakeError
+from handoff.observability import lifecycle, span
 from handoff.store.db import Database
 from handoff.store.tables import (
     customers,
@@ -46,6 +49,8 @@ from handoff.store.tables import (
     provisioning,
     time_entries,
 )
+
+log = logging.getLogger("handoff.intake")
 
 
 class Outcome(enum.StrEnum):
@@ -105,13 +110,31 @@ Change = Opportunity | Customer | MilestoneProgress | TimeEntry
 def accept(db: Database, body: Any, now: datetime) -> Accepted:
     """Store one event (raw bytes or parsed JSON) or raise IntakeError, which is recorded
     in intake_rejections and changes nothing else."""
+    started = time.time_ns()
     try:
         event = parse_event(parse_json(body) if isinstance(body, bytes) else body)
         change = _parse_change(event)
-        return _store(db, event, change, now)
+        with lifecycle(None, _deal_of(change)):
+            accepted = _store(db, event, change, now)
     except IntakeError as exc:
         record_rejection(db, exc, body, now)
+        log.info("event refused (%d): %s", exc.status, exc.message,
+                 extra={"status": exc.status, "field": exc.field})
         raise
+    _log_accepted(event, change, accepted, started)
+    return accepted
+
+
+def _log_accepted(event: CloudEvent, change: Change, accepted: Accepted, started: int) -> None:
+    """A log line and a span in the deal's lifecycle, now that its correlation id is known."""
+    fields = {"event_id": event.id, "event_source": event.source, "event_type": event.type,
+              "outcome": accepted.outcome.value, "subject": accepted.subject}
+    if isinstance(change, Customer):
+        fields["customer_id"] = change.id
+    with lifecycle(accepted.correlation_id, _deal_of(change)), \
+            span("intake", {f"handoff.{k}": v for k, v in fields.items()}, start_time=started):
+        log.info("%s %s from %s: %s", event.type, event.id, event.source, accepted.outcome.value,
+                 extra=fields)
 
 
 def _parse_change(event: CloudEvent) -> Change:
@@ -161,6 +184,11 @@ def _store_in(conn: Connection, event: CloudEvent, change: Change, now: datetime
         "body_hash": event.body_hash, "body": event.envelope(), "outcome": outcome.value,
         "correlation_id": correlation, "received_at": now})
     return Accepted(outcome, _subject(change), correlation)
+
+
+def _deal_of(change: Change) -> str | None:
+    """The opportunity an event is about; none for a customer's."""
+    return None if isinstance(change, Customer) else _subject(change)
 
 
 def _subject(change: Change) -> str:

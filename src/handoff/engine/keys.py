@@ -17,3 +17,12 @@ def crm_key(opportunity_id: str) -> str:
 
 def billing_key(opportunity_id: str) -> str:
     return BILLING + opportunity_id
+
+
+DEAL_PREFIXES = (OPPORTUNITY, CRM, BILLING)  # every key named so far is about one deal
+
+
+def deal_of(key: str) -> str | None:
+    """The opportunity id a key is about, or None for a key of another kind."""
+    prefix, sep, rest = key.partition(":")
+    return rest if sep and prefix + sep in DEAL_PREFIXES else None

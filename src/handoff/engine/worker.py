@@ -28,7 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -39,14 +39,18 @@ from sqlalchemy.exc import OperationalError
 from handoff.engine import queue
 from handoff.engine.changes import Changes
 from handoff.engine.clock import utcnow
+from handoff.engine.keys import deal_of
 from handoff.engine.queue import Claim
 from handoff.engine.retry import Action, Decision, RetryPolicy
 from handoff.engine.settler import Settlement, Settler
 from handoff.errors import HandoffError, TransientError
+from handoff.observability import Lifecycle, lifecycle, span
 from handoff.store.db import Database
+from handoff.store.provisioning import correlation_ids
 
 log = logging.getLogger("handoff.worker")
 Outcomes = dict[str, BaseException | None]
+CORRELATIONS_KEPT = 4096  # remembered correlation ids, beyond those of the keys held
 
 
 class Controller(Protocol):
@@ -105,6 +109,7 @@ class Worker:
         self.rng = random.Random()
         self._settler = Settler(db, self.owner, clock)
         self._held: set[str] = set()  # keys claimed and not yet settled or released
+        self._correlations: dict[str, str] = {}  # deal -> its correlation id (never changes)
         self._held_lock = threading.Lock()
         self._schedules = list(schedules)
         self._next_run: dict[str, datetime] = {}
@@ -186,24 +191,43 @@ class Worker:
         with self._held_lock:
             self._held.difference_update(c.key for c in claims)
 
+    def _lifecycle(self, claim: Claim) -> AbstractContextManager[Lifecycle]:
+        """While a key is worked on, its log lines, spans and outbound calls name its deal."""
+        deal = deal_of(claim.key)
+        return lifecycle(self._correlations.get(deal) if deal else None, deal)
+
     def process(self, claim: Claim) -> None:
-        controller = self.controllers[_prefix(claim.key)]
+        prefix = _prefix(claim.key)
+        controller = self.controllers[prefix]
         changes = Changes()
-        try:
-            controller.reconcile(claim.key, claim.attempts + 1, changes)  # type: ignore[union-attr]
-            outcomes: Outcomes = {claim.key: None}
-        except Exception as exc:  # every failure gets a decision; none escapes the worker
-            outcomes = {claim.key: exc}
-        self._settle([claim], outcomes, controller, changes)
+        with self._lifecycle(claim), span(f"reconcile {prefix.rstrip(':')}", {
+                "handoff.key": claim.key, "handoff.attempt": claim.attempts + 1}) as step:
+            try:
+                controller.reconcile(claim.key, claim.attempts + 1, changes)  # type: ignore[union-attr]
+                outcomes: Outcomes = {claim.key: None}
+            except Exception as exc:  # every failure gets a decision; none escapes the worker
+                outcomes = {claim.key: exc}
+                step.set_attribute("handoff.error", f"{type(exc).__name__}: {exc}")
+            self._settle([claim], outcomes, controller, changes)
 
     def process_batch(self, claims: Sequence[Claim]) -> None:
-        controller = self.controllers[_prefix(claims[0].key)]
+        """A batch of one key is worked in its deal's lifecycle; a batch of many deals in
+        none (each outbound call then starts a trace of its own), its span linked to every
+        deal's trace, and each key's outcome logged in its own lifecycle."""
+        prefix = _prefix(claims[0].key)
+        controller = self.controllers[prefix]
         changes = Changes()
-        try:
-            outcomes = controller.reconcile_batch(claims, changes)  # type: ignore[union-attr]
-        except Exception as exc:  # the whole call failed: every key shares the error
-            outcomes = {claim.key: exc for claim in claims}
-        self._settle(claims, outcomes, controller, changes)
+        one = claims[0] if len(claims) == 1 else None
+        deals = [deal_of(claim.key) for claim in claims]
+        correlations = [c for c in (self._correlations.get(d) for d in deals if d) if c]
+        with self._lifecycle(one) if one else lifecycle(None), span(
+                f"reconcile {prefix.rstrip(':')}", {"handoff.keys": len(claims)},
+                links=correlations if one is None else ()):
+            try:
+                outcomes = controller.reconcile_batch(claims, changes)  # type: ignore[union-attr]
+            except Exception as exc:  # the whole call failed: every key shares the error
+                outcomes = {claim.key: exc for claim in claims}
+            self._settle(claims, outcomes, controller, changes)
 
     def _settle(self, claims: Sequence[Claim], outcomes: Outcomes, controller: AnyController,
                 changes: Changes) -> None:
@@ -211,7 +235,9 @@ class Worker:
         settlement = Settlement(changes)
         now = self.clock()
         for claim in claims:
-            decision, error = self._decide(claim, outcomes.get(claim.key), controller, changes)
+            with self._lifecycle(claim):
+                decision, error = self._decide(claim, outcomes.get(claim.key), controller, changes)
+                _log_outcome(claim, decision, error)
             if decision is None:
                 settlement.finished.append(claim)
             elif decision.action is Action.RETRY:
@@ -240,6 +266,7 @@ class Worker:
         """One transaction: a batch for each idle batch controller (submitted at once: one
         thread serves many keys), and up to `wanted` single keys for the backlog."""
         singles: list[Claim] = []
+        batches: list[tuple[str, list[Claim]]] = []
         now = self.clock()
         with self.db.transaction() as conn:
             for prefix, controller in self.controllers.items():
@@ -250,10 +277,22 @@ class Worker:
                 elif prefix not in busy:
                     batch = queue.claim(conn, self.owner, size, now, self.lease, prefix)
                     if batch:
-                        self._hold(batch)
-                        inflight[pool.submit(self.process_batch, batch)] = prefix
+                        batches.append((prefix, batch))
+            self._remember_correlations(conn, [*singles, *(c for _, batch in batches for c in batch)])
+        for prefix, batch in batches:
+            self._hold(batch)
+            inflight[pool.submit(self.process_batch, batch)] = prefix
         self._hold(singles)
         return singles
+
+    def _remember_correlations(self, conn: Connection, claims: Sequence[Claim]) -> None:
+        """The correlation id of each claimed key's deal, read in the claim's transaction."""
+        deals = sorted({deal for deal in map(deal_of, (claim.key for claim in claims)) if deal})
+        if len(self._correlations) + len(deals) > CORRELATIONS_KEPT:  # keep those of held keys
+            with self._held_lock:
+                held = {deal_of(key) for key in self._held}
+            self._correlations = {d: c for d, c in self._correlations.items() if d in held}
+        self._correlations.update(correlation_ids(conn, deals))
 
     def _prepared(self, claims: list[Claim]) -> list[Claim]:
         """Let controllers that can read many keys at once do so (one query, not one each)."""
@@ -281,6 +320,17 @@ class Worker:
         if due is None:
             return min(0.5, self.poll * 4)
         return max(self.poll, min(0.5, (due - self.clock()).total_seconds()))
+
+
+def _log_outcome(claim: Claim, decision: Decision | None, error: BaseException | None) -> None:
+    """One line per key worked (shown with -v); a key given up on is logged by _decide."""
+    attempt = claim.attempts + 1
+    if decision is None:
+        log.info("%s reconciled (attempt %d)", claim.key, attempt,
+                 extra={"key": claim.key, "attempt": attempt, "outcome": "ok"})
+    elif decision.action is Action.RETRY:
+        log.info("%s: attempt %d failed, retry in %.1f s: %s", claim.key, attempt, decision.delay,
+                 error, extra={"key": claim.key, "attempt": attempt, "outcome": "retry"})
 
 
 def _prefix(key: str) -> str:

@@ -13,6 +13,7 @@ is idempotent by the document's external id.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -28,12 +29,15 @@ from handoff.engine.keys import BILLING, billing_key, crm_key
 from handoff.engine.retry import Action
 from handoff.errors import BusinessRuleError, HandoffError
 from handoff.flows.billing_plan import BillingPlan, IssueDocument, plan_billing
+from handoff.observability import span
 from handoff.policy.billing import BillingPolicy
 from handoff.store.audit import AuditEntry
 from handoff.store.billing import BilledDocument, BillingSnapshot, InvoiceRecord, load_billing
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
 from handoff.store.tables import invoices
+
+log = logging.getLogger("handoff.billing")
 
 
 class BillingController:
@@ -73,15 +77,21 @@ class BillingController:
                changes: Changes) -> None:
         assert snap.project_target_id is not None and isinstance(self.erp, BillingConnector)
         started = self.clock()
-        hop = Hop(snap.opportunity.id, snap.correlation_id,
-                  "issue_credit_note" if step.request.is_credit else "issue_invoice", self.erp.system,
+        name = "issue_credit_note" if step.request.is_credit else "issue_invoice"
+        hop = Hop(snap.opportunity.id, snap.correlation_id, name, self.erp.system,
                   "ok", attempt, started, started)
+        fields = {"step": name, "system": self.erp.system, "document": step.request.external_id}
         try:
-            invoice = self.erp.issue_invoice(step.request, snap.project_target_id)
+            with span(name, {f"handoff.{k}": v for k, v in fields.items()}):
+                invoice = self.erp.issue_invoice(step.request, snap.project_target_id)
         except HandoffError as exc:
             changes.hops.append(dataclasses.replace(hop, outcome=type(exc).__name__, finished_at=self.clock(),
                                          detail=f"{step.describe()}: {exc}"))
+            log.info("%s %s in %s failed: %s", name, step.request.external_id, self.erp.system, exc,
+                     extra=fields | {"error": type(exc).__name__})
             raise
+        log.info("%s %s in %s: %s", name, step.request.external_id, self.erp.system,
+                 describe_invoice(invoice), extra=fields | {"target_id": invoice.target_id})
         changes.hops.append(dataclasses.replace(hop, finished_at=self.clock(), target_id=invoice.target_id,
                                      detail=describe_invoice(invoice)))
         self._record(BilledDocument(step.request.line.id, step.line_id, invoice), snap, changes)
@@ -91,10 +101,14 @@ class BillingController:
         """Read a posted invoice again: a payment (or a cancellation) made in the ERP."""
         assert isinstance(self.erp, BillingConnector)
         started, held = self.clock(), document.invoice
-        invoice = self.erp.read_invoice(held.target_id)
+        with span("read_invoice", {"handoff.system": self.erp.system,
+                                   "handoff.target_id": held.target_id}):
+            invoice = self.erp.read_invoice(held.target_id)
         if (invoice.status, invoice.amount_due) == (held.status, held.amount_due):
             return
         invoice = dataclasses.replace(invoice, external_id=held.external_id)
+        log.info("invoice %s in %s now %s", held.target_id, self.erp.system, describe_invoice(invoice),
+                 extra={"step": "invoice_status", "system": self.erp.system, "target_id": held.target_id})
         changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, "invoice_status",
                                 self.erp.system, "ok", attempt, started, self.clock(),
                                 target_id=invoice.target_id, detail=describe_invoice(invoice)))

@@ -9,6 +9,7 @@ collects what it learned in `Changes`; the worker commits them with the key's ou
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -30,6 +31,7 @@ from handoff.flows.plan import (
     WriteBack,
     plan_provisioning,
 )
+from handoff.observability import span
 from handoff.policy.ownership import DEFAULT_OWNERSHIP, OwnershipPolicy
 from handoff.policy.release_gates import ReleasePolicy
 from handoff.store.db import Database
@@ -43,6 +45,7 @@ from handoff.store.provisioning import (
 )
 from handoff.store.terms import amendment_audit
 
+log = logging.getLogger("handoff.provisioning")
 GAVE_UP_STATUS = {
     Action.PARK: ProvisioningStatus.PARKED,
     Action.QUARANTINE: ProvisioningStatus.QUARANTINED,
@@ -163,12 +166,18 @@ class ProvisioningController:
         hop = Hop(snap.opportunity.id, snap.correlation_id, name, self.erp.system, "ok", attempt,
                   started, started)
         try:
-            fields = self._call(step, state)
+            with span(name, {"handoff.system": self.erp.system, "handoff.attempt": attempt}) as step_span:
+                fields = self._call(step, state)
+                target = str(fields.get("project_target_id") or fields.get("customer_target_id"))
+                step_span.set_attribute("handoff.target_id", target)
         except HandoffError as exc:
             changes.hops.append(dataclasses.replace(hop, outcome=type(exc).__name__,
                                                     finished_at=self.clock(), detail=str(exc)))
+            log.info("%s in %s failed: %s", name, self.erp.system, exc,
+                     extra={"step": name, "system": self.erp.system, "error": type(exc).__name__})
             raise
-        target = str(fields.get("project_target_id") or fields.get("customer_target_id"))
+        log.info("%s in %s: %s", name, self.erp.system, target,
+                 extra={"step": name, "system": self.erp.system, "target_id": target})
         changes.hops.append(dataclasses.replace(hop, finished_at=self.clock(), target_id=target,
                                                 detail=step.describe()))
         changes.set_state(snap.opportunity.id, **fields)

@@ -28,7 +28,8 @@ from handoff.store.tables import (
 
 
 def find_opportunity_id(conn: Connection, business_id: str) -> str | None:
-    """An opportunity id, a project's external or target id, or a correlation id."""
+    """An opportunity id, a project's external or target id, a correlation id, or an invoice's
+    (or credit note's) number, external id or ERP id."""
     if conn.execute(sa.select(opportunities.c.id).where(opportunities.c.id == business_id)).first():
         return business_id
     p = provisioning.c
@@ -38,7 +39,12 @@ def find_opportunity_id(conn: Connection, business_id: str) -> str | None:
         return by_target.opportunity_id
     by_correlation = conn.execute(sa.select(opportunities.c.id)
                                   .where(opportunities.c.correlation_id == business_id)).first()
-    return by_correlation.id if by_correlation else None
+    if by_correlation:
+        return by_correlation.id
+    i = invoices.c
+    by_invoice = conn.execute(sa.select(i.opportunity_id).where(sa.or_(
+        i.number == business_id, i.external_id == business_id, i.target_id == business_id))).first()
+    return by_invoice.opportunity_id if by_invoice else None
 
 
 def trace(db: Database, business_id: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ last told."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -21,10 +22,12 @@ from handoff.engine.retry import Action
 from handoff.errors import HandoffError
 from handoff.flows.billing_summary import billing_fingerprint, billing_summaries
 from handoff.flows.plan import write_back_fingerprint
+from handoff.observability import lifecycle, span
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
 from handoff.store.tables import opportunities, provisioning
 
+log = logging.getLogger("handoff.write_back")
 DESIRED = (
     sa.select(provisioning.c.opportunity_id, provisioning.c.status, provisioning.c.detail,
               provisioning.c.project_target_id, provisioning.c.written_back,
@@ -57,12 +60,18 @@ class WriteBackController:
             return outcomes
         started = self.clock()
         try:
-            results: list[BaseException | None] = list(self.crm.write_back_many(
-                [_update(r, billing.get(r.opportunity_id)) for r in rows]))
+            with span("write_back", {"handoff.system": self.crm.system, "handoff.deals": len(rows)}):
+                results: list[BaseException | None] = list(self.crm.write_back_many(
+                    [_update(r, billing.get(r.opportunity_id)) for r in rows]))
         except HandoffError as exc:  # the whole call failed: each deal's lineage says so
             results = [exc] * len(rows)
         for row, error in zip(rows, results, strict=True):
             claim = ids[row.opportunity_id]
+            with lifecycle(row.correlation_id, row.opportunity_id):
+                log.info("write_back to %s: %s", self.crm.system,
+                         "ok" if error is None else f"{type(error).__name__}: {error}",
+                         extra={"step": "write_back", "system": self.crm.system,
+                                "outcome": "ok" if error is None else type(error).__name__})
             changes.hops.append(self._hop(row, claim, error, started,
                                           billing.get(row.opportunity_id)))
             if error is None:

@@ -97,6 +97,17 @@ def load_snapshot(conn: Connection, opportunity_id: str) -> Snapshot | None:
     return load_snapshots(conn, [opportunity_id]).get(opportunity_id)
 
 
+CORRELATIONS = (sa.select(opportunities.c.id, opportunities.c.correlation_id)
+                .where(opportunities.c.id.in_(sa.bindparam("b_ids", expanding=True))))
+
+
+def correlation_ids(conn: Connection, opportunity_ids: list[str]) -> dict[str, str]:
+    """Each known deal's correlation id (set when its first event is accepted, never changed)."""
+    if not opportunity_ids:
+        return {}
+    return {row.id: row.correlation_id for row in conn.execute(CORRELATIONS, {"b_ids": opportunity_ids})}
+
+
 def load_snapshots(conn: Connection, opportunity_ids: list[str]) -> dict[str, Snapshot]:
     """Many deals in three queries (a worker's freshly claimed keys): the deals with their
     customers and state, their plan versions, their amendments."""

@@ -282,3 +282,17 @@ reconcile_acks = sa.Table(
 )
 sa.Index("ix_reconcile_acks_open", reconcile_acks.c.deal_id, reconcile_acks.c.kind,
          reconcile_acks.c.cleared_at)
+
+# API tokens an admin made: only a SHA-256 hash of each is kept, and its first characters so a
+# person can tell tokens apart. Revoked, never deleted (the audit log names them).
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("roles", sa.String(100), nullable=False),  # comma-separated Role values
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(12), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)

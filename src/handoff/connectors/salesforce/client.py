@@ -33,6 +33,7 @@ from handoff.connectors.salesforce.mapping import (
     write_back_fields,
 )
 from handoff.errors import ConfigError, HandoffError
+from handoff.observability import outbound, record_status
 
 T = TypeVar("T")
 
@@ -76,7 +77,8 @@ class _ConnectorSession(requests.Session):
     thread's latest Retry-After (simple-salesforce's exceptions keep only the body).
 
     The environment (proxies, CA bundle) is read once here: requests would scan it on every
-    call, and would let REQUESTS_CA_BUNDLE override the CA given to the connector."""
+    call, and would let REQUESTS_CA_BUNDLE override the CA given to the connector. Every
+    request (the SDK's, the login's) carries the current lifecycle's `traceparent`."""
 
     def __init__(self, settings: SalesforceSettings) -> None:
         super().__init__()
@@ -94,7 +96,11 @@ class _ConnectorSession(requests.Session):
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         self._latest.retry_after = None
-        return super().request(method, url, *args, **kwargs)
+        with outbound(method, url) as tracing:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), **tracing}
+            response = super().request(method, url, *args, **kwargs)
+            record_status(response.status_code)
+            return response
 
     def _remember_retry_after(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._latest.retry_after = response.headers.get("Retry-After")

@@ -1,0 +1,48 @@
+"""The lifecycle being worked on in this thread (or task): its correlation id and its deal.
+
+One correlation id names a deal's whole lifecycle (opportunities.correlation_id). Intake sets
+the lifecycle while it accepts an event, the worker while it works a key; log lines, spans
+and outbound calls made meanwhile carry it. A context variable: every worker thread, every
+asyncio task has its own, and a thread pool's task does not inherit its submitter's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    correlation_id: str | None = None  # 32 lowercase hex: the W3C trace id of the deal
+    opportunity_id: str | None = None  # the business key the CRM knows the deal by
+
+    def fields(self) -> dict[str, str]:
+        """What is known, as log fields."""
+        known = {"correlation_id": self.correlation_id, "opportunity_id": self.opportunity_id}
+        return {name: value for name, value in known.items() if value}
+
+
+_current: ContextVar[Lifecycle | None] = ContextVar("handoff_lifecycle", default=None)
+
+
+def current() -> Lifecycle | None:
+    return _current.get()
+
+
+def current_correlation_id() -> str | None:
+    life = _current.get()
+    return life.correlation_id if life else None
+
+
+@contextmanager
+def lifecycle(correlation_id: str | None, opportunity_id: str | None = None) -> Iterator[Lifecycle]:
+    """Work on one deal until the block ends; the previous lifecycle (if any) comes back."""
+    life = Lifecycle(correlation_id or None, opportunity_id or None)
+    token = _current.set(life)
+    try:
+        yield life
+    finally:
+        _current.reset(token)
