@@ -113,3 +113,14 @@ async def test_the_sla_page_shows_p50_and_p95_per_day(seeded: Database) -> None:
 def test_percentiles_are_nearest_rank() -> None:
     values = [float(n) for n in range(1, 101)]
     assert (percentile(values, 50), percentile(values, 95), percentile([7.0], 95)) == (50.0, 95.0, 7.0)
+
+
+@pytest.mark.anyio
+async def test_metrics_show_calls_retries_and_the_slas(seeded: Database) -> None:
+    async with signed_in(seeded, "vera") as client:
+        metrics = (await client.get("/metrics")).text
+    assert 'handoff_calls_total{system="memory-erp",outcome="ok"}' in metrics
+    assert 'handoff_calls_total{system="memory-erp",outcome="PermanentError"} 1' in metrics
+    assert 'handoff_open_exceptions{kind="dead_letter"} 1' in metrics
+    assert "handoff_provisioning_seconds_count 1" in metrics
+    assert 'handoff_invoice_status_freshness_seconds{quantile="0.95"}' in metrics

@@ -164,3 +164,32 @@ def test_one_deal_carries_one_correlation_id_everywhere(db, salesforce_twin, net
         assert set(parents) <= client_spans  # each traceparent names the call's own span
     crm.close()
     erp.close()
+
+
+@pytest.mark.slow
+def test_several_deals_each_named_on_every_call_made_for_them(db, salesforce_twin,
+                                                              netsuite_twin) -> None:
+    """As in the demo: several deals at once, so the CRM write-back goes out in batches; a
+    batch call names every deal it carries in X-Correlation-Id, a single deal's call names
+    its own, and every call either twin received names only the deals' correlation ids."""
+    configure_tracing("none")
+    crm, erp = connect(salesforce_twin, netsuite_twin)
+    since = datetime.now(UTC) - timedelta(hours=1)
+    seed_crm(crm, [Deal(n, Fate.CLEAN) for n in range(1, 6)], random.Random(5))
+    customers, deals = list(crm.changed_accounts(since)), list(crm.changed_opportunities(since))
+    forget_requests(salesforce_twin, netsuite_twin)
+    answers = post_events(db, [cloud_event(CUSTOMER_CHANGED, c) for c in customers]
+                          + [cloud_event(OPPORTUNITY_CHANGED, d) for d in deals])
+    correlations = {a.json()["subject"]: a.json()["correlation_id"] for a in answers[len(customers):]}
+    work_until_idle(db, crm, erp)
+    named: dict[str, set[str]] = {"netsuite": set(), "salesforce": set()}
+    for system, twin in (("netsuite", netsuite_twin), ("salesforce", salesforce_twin)):
+        for request in received(twin):
+            listed = set(filter(None, (request["correlation_id"] or "").split(",")))
+            assert listed and listed <= set(correlations.values()), request
+            sent = parse_traceparent(request["traceparent"])
+            assert sent is not None and (len(listed) > 1 or sent.trace_id in listed), request
+            named[system] |= listed
+    assert named["netsuite"] == named["salesforce"] == set(correlations.values())
+    crm.close()
+    erp.close()

@@ -5,15 +5,19 @@ Every figure is counted from the tables when scraped, so it never drifts from th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from handoff.engine import queue
+from handoff.engine.clock import utcnow
 from handoff.engine.exceptions import KINDS
+from handoff.flows.slas import freshness_samples, provisioning_samples, summarize
 from handoff.reconcile.classes import CLASSES
 from handoff.store import reconciliation
-from handoff.store.tables import exceptions, inbox_events, intake_rejections
+from handoff.store.sql import read_counters
+from handoff.store.tables import exceptions, hops, inbox_events, intake_rejections
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 Sample = tuple[dict[str, str], int | float]
@@ -38,7 +42,40 @@ def exposition(conn: Connection) -> str:
         metric("handoff_open_exceptions", "gauge", "deals parked or dead-lettered, not yet resolved",
                [({"kind": k}, open_exceptions.get(k, 0)) for k in KINDS]),
     ]
-    return "".join(parts + reconciliation_metrics(conn))
+    return "".join(parts + call_metrics(conn) + sla_metrics(conn) + reconciliation_metrics(conn))
+
+
+def call_metrics(conn: Connection) -> list[str]:
+    """Calls to each system by outcome (ThrottledError: answered 429 or over its budget), and
+    the retries the engine scheduled."""
+    calls = conn.execute(sa.select(hops.c.system, hops.c.outcome, sa.func.count())
+                         .where(hops.c.system != "handoff").group_by(hops.c.system, hops.c.outcome)).all()
+    retries = read_counters(conn).get("retries", 0)
+    return [
+        metric("handoff_calls_total", "counter", "calls to each system, by outcome",
+               [({"system": system, "outcome": outcome}, n) for system, outcome, n in sorted(calls)]),
+        metric("handoff_throttled_calls_total", "counter", "calls a system throttled",
+               [({"system": system}, n) for system, outcome, n in sorted(calls)
+                if outcome == "ThrottledError"]),
+        metric("handoff_retries_total", "counter", "retries the engine scheduled", [({}, retries)]),
+    ]
+
+
+def sla_metrics(conn: Connection) -> list[str]:
+    """The business SLAs over the last 24 hours, as summaries (p50, p95, count)."""
+    since = utcnow() - timedelta(hours=24)
+    found = []
+    for name, help_text, samples in (
+            ("handoff_provisioning_seconds", "approved to project active, last 24 h",
+             provisioning_samples(conn, since)),
+            ("handoff_invoice_status_freshness_seconds", "posted in the ERP to shown in the CRM, last 24 h",
+             freshness_samples(conn, since))):
+        if samples:
+            window = summarize(since.date(), [took for _, took in samples])
+            found.append(metric(name, "summary", help_text, [
+                ({"quantile": "0.5"}, window.p50_seconds), ({"quantile": "0.95"}, window.p95_seconds)])
+                + f"{name}_count {window.count}\n")
+    return found
 
 
 def reconciliation_metrics(conn: Connection) -> list[str]:

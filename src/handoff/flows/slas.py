@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -36,22 +36,40 @@ class DailySla:
     p95_seconds: float
 
 
+Sample = tuple[datetime, float]  # when it was done, and how many seconds it took
+
+
+def provisioning_samples(conn: Connection, since: datetime) -> list[Sample]:
+    return [(row.provisioned_at, seconds(row.provisioned_at - row.released_at))
+            for row in conn.execute(PROVISIONING, {"b_since": since})]
+
+
+def freshness_samples(conn: Connection, since: datetime) -> list[Sample]:
+    return [(row.shown, seconds(row.shown - row.seen))
+            for row in conn.execute(FRESHNESS, {"b_since": since}) if row.shown is not None]
+
+
 def provisioning_times(conn: Connection, since: datetime) -> list[DailySla]:
-    return daily((row.provisioned_at, row.provisioned_at - row.released_at)
-                 for row in conn.execute(PROVISIONING, {"b_since": since}))
+    return daily(provisioning_samples(conn, since))
 
 
 def invoice_freshness(conn: Connection, since: datetime) -> list[DailySla]:
-    return daily((row.shown, row.shown - row.seen)
-                 for row in conn.execute(FRESHNESS, {"b_since": since}) if row.shown is not None)
+    return daily(freshness_samples(conn, since))
 
 
-def daily(samples: object) -> list[DailySla]:
+def daily(samples: list[Sample]) -> list[DailySla]:
     by_day: dict[date, list[float]] = defaultdict(list)
-    for moment, took in samples:  # type: ignore[attr-defined]
-        by_day[moment.date()].append(max(took.total_seconds(), 0.0))
-    return [DailySla(day, len(values), percentile(values, 50), percentile(values, 95))
-            for day, values in sorted(by_day.items())]
+    for moment, took in samples:
+        by_day[moment.date()].append(took)
+    return [summarize(day, values) for day, values in sorted(by_day.items())]
+
+
+def summarize(day: date, values: list[float]) -> DailySla:
+    return DailySla(day, len(values), percentile(values, 50), percentile(values, 95))
+
+
+def seconds(took: timedelta) -> float:
+    return max(took.total_seconds(), 0.0)
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -23,6 +23,7 @@ from handoff.errors import HandoffError
 from handoff.flows.billing_summary import billing_fingerprint, billing_summaries
 from handoff.flows.plan import write_back_fingerprint
 from handoff.observability import lifecycle, span
+from handoff.observability.context import batch_of
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
 from handoff.store.tables import opportunities, provisioning
@@ -60,7 +61,8 @@ class WriteBackController:
             return outcomes
         started = self.clock()
         try:
-            with span("write_back", {"handoff.system": self.crm.system, "handoff.deals": len(rows)}):
+            with batch_of([(r.correlation_id, r.opportunity_id) for r in rows]), \
+                    span("write_back", {"handoff.system": self.crm.system, "handoff.deals": len(rows)}):
                 results: list[BaseException | None] = list(self.crm.write_back_many(
                     [_update(r, billing.get(r.opportunity_id)) for r in rows]))
         except HandoffError as exc:  # the whole call failed: each deal's lineage says so

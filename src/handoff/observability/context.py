@@ -18,6 +18,7 @@ from dataclasses import dataclass
 class Lifecycle:
     correlation_id: str | None = None  # 32 lowercase hex: the W3C trace id of the deal
     opportunity_id: str | None = None  # the business key the CRM knows the deal by
+    batch: tuple[str, ...] = ()        # one call for several deals: their correlation ids
 
     def fields(self) -> dict[str, str]:
         """What is known, as log fields."""
@@ -41,6 +42,20 @@ def current_correlation_id() -> str | None:
 def lifecycle(correlation_id: str | None, opportunity_id: str | None = None) -> Iterator[Lifecycle]:
     """Work on one deal until the block ends; the previous lifecycle (if any) comes back."""
     life = Lifecycle(correlation_id or None, opportunity_id or None)
+    token = _current.set(life)
+    try:
+        yield life
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def batch_of(deals: list[tuple[str, str]]) -> Iterator[Lifecycle]:
+    """One call made for several deals, (correlation id, opportunity id) each — a CRM batch
+    write-back: each outbound request names all their correlation ids in X-Correlation-Id; a
+    batch of one is that deal's lifecycle."""
+    ids = tuple(dict.fromkeys(c for c, _ in deals if c))
+    life = Lifecycle(*deals[0]) if len(deals) == 1 else Lifecycle(batch=ids)
     token = _current.set(life)
     try:
         yield life

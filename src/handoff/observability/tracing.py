@@ -164,6 +164,8 @@ class outbound:  # noqa: N801 - used like a function: `with outbound(method, url
     def __enter__(self) -> dict[str, str]:
         life = current()
         headers = {CORRELATION_HEADER: life.correlation_id} if life and life.correlation_id else {}
+        if life and life.batch:
+            headers[CORRELATION_HEADER] = ",".join(life.batch)
         if _tracer is None:
             headers["traceparent"] = traceparent()
             return headers
