@@ -29,6 +29,12 @@ def netsuite_twin(tls_dir: Path) -> Iterator[TwinProcess]:
         yield twin
 
 
+@pytest.fixture(scope="session")
+def hubspot_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("hubspot", tls_dir) as twin:
+        yield twin
+
+
 def reset_twin(twin: TwinProcess) -> None:
     with twin.control() as control:
         control.post("/_twin/reset").raise_for_status()

@@ -1,52 +1,16 @@
-"""What the HubSpot tests share: the twin in its own process (a session fixture), clients
-aimed at it, and twin control calls.
-
-The twin is started here with uvicorn's own command line, because twin_process.TWINS does not
-list it yet; once it does, `TwinProcess("hubspot", tls_dir)` replaces `HubSpotTwinProcess`.
-"""
+"""What the HubSpot tests share: clients aimed at the twin (the session fixture
+`hubspot_twin` is in tests/conftest.py), and twin control calls."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 from hubspot import HubSpot
 
-from handoff.connectors.children import dies_with_parent
 from handoff.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from handoff.connectors.hubspot.twin import SANDBOX_TOKEN
-from handoff.connectors.twin_process import TwinProcess, free_port
-
-APP = "handoff.connectors.hubspot.twin:create_app"
-
-
-class HubSpotTwinProcess(TwinProcess):
-    """The HubSpot twin in a child process (plain HTTP), with TwinProcess's readiness wait,
-    control client and clean-up."""
-
-    def __init__(self, port: int | None = None) -> None:  # TwinProcess's own checks TWINS
-        self.system = "hubspot"
-        self.port = port or free_port()
-        self.tls = None
-        self.tls_dir = Path(".")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 20.0) -> HubSpotTwinProcess:
-        cmd = [sys.executable, "-m", "uvicorn", APP, "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "critical", "--no-access-log"]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=dies_with_parent())
-        self._wait_ready(timeout)
-        return self
-
-
-def hubspot_twin_fixture() -> Iterator[HubSpotTwinProcess]:
-    """Body of the session-scoped `hubspot_twin` fixture each test module defines."""
-    with HubSpotTwinProcess() as twin:
-        yield twin
+from handoff.connectors.twin_process import TwinProcess
 
 
 def fresh(twin: TwinProcess, **settings: Any) -> TwinProcess:

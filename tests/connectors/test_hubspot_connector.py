@@ -21,14 +21,13 @@ from handoff.connectors.ports import (
     CrmStatusUpdate,
     DealFigures,
 )
+from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import Money, ProvisioningStatus
 from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from tests.connectors.hubspot_support import (
-    HubSpotTwinProcess,
     api,
     connector,
     fresh,
-    hubspot_twin_fixture,
     requests_seen,
     set_faults,
     set_twin,
@@ -43,16 +42,15 @@ DEAL = {
     "description": "Phase 1",
 }
 
-hubspot_twin = pytest.fixture(scope="session")(hubspot_twin_fixture)
 
 
 @pytest.fixture
-def twin(hubspot_twin: HubSpotTwinProcess) -> HubSpotTwinProcess:
+def twin(hubspot_twin: TwinProcess) -> TwinProcess:
     return fresh(hubspot_twin, search_per_second=1000)  # search's 4/s has a test of its own
 
 
 @pytest.fixture
-def crm(twin: HubSpotTwinProcess) -> Iterator[HubSpotConnector]:
+def crm(twin: TwinProcess) -> Iterator[HubSpotConnector]:
     with connector(twin) as c:
         yield c
 
@@ -71,7 +69,7 @@ def provisioned(deal_id: str, detail: str = "project created", **changes: object
     return CrmStatusUpdate(deal_id, ProvisioningStatus.PROVISIONED, detail, "PRJ-7", **changes)
 
 
-def seed_deals(twin: HubSpotTwinProcess, count: int) -> list[str]:
+def seed_deals(twin: TwinProcess, count: int) -> list[str]:
     """Many deals, by batch create (100 a call)."""
     ids: list[str] = []
     with api(twin) as client:
@@ -107,7 +105,7 @@ def test_write_back_round_trip(crm: HubSpotConnector, deal_id: str) -> None:
 
 
 def test_write_back_many_reports_each_update(
-    twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str
+    twin: TwinProcess, crm: HubSpotConnector, deal_id: str
 ) -> None:
     outcomes = crm.write_back_many([provisioned(deal_id), provisioned("99999999"),
                                     provisioned("not-an-id")])
@@ -117,7 +115,7 @@ def test_write_back_many_reports_each_update(
     assert twin_records(twin, "deals")[0]["properties"]["handoff_status"] == "provisioned"
 
 
-def test_write_back_many_sends_batches_of_100(twin: HubSpotTwinProcess, crm: HubSpotConnector) -> None:
+def test_write_back_many_sends_batches_of_100(twin: TwinProcess, crm: HubSpotConnector) -> None:
     ids = seed_deals(twin, 250)
     before = requests_seen(twin)
     assert crm.write_back_many([provisioned(i) for i in ids]) == [None] * 250
@@ -126,7 +124,7 @@ def test_write_back_many_sends_batches_of_100(twin: HubSpotTwinProcess, crm: Hub
 
 
 def test_a_deal_twice_in_one_call_is_written_in_order(
-    twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str
+    twin: TwinProcess, crm: HubSpotConnector, deal_id: str
 ) -> None:
     before = requests_seen(twin)
     outcomes = crm.write_back_many([provisioned(deal_id, "first"), provisioned(deal_id, "second")])
@@ -135,7 +133,7 @@ def test_a_deal_twice_in_one_call_is_written_in_order(
 
 
 def test_a_batch_refused_for_one_deal_is_retried_deal_by_deal(
-    twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str
+    twin: TwinProcess, crm: HubSpotConnector, deal_id: str
 ) -> None:
     set_twin(twin, batch_errors="whole_batch")  # a HubSpot that refuses the batch as a whole
     outcomes = crm.write_back_many([provisioned(deal_id), provisioned("99999999")])
@@ -145,7 +143,7 @@ def test_a_batch_refused_for_one_deal_is_retried_deal_by_deal(
 
 @pytest.mark.parametrize("batch_errors", ["per_input", "whole_batch"])
 def test_a_property_the_portal_lacks_is_a_data_error_naming_it(
-    twin: HubSpotTwinProcess, deal_id: str, batch_errors: str
+    twin: TwinProcess, deal_id: str, batch_errors: str
 ) -> None:
     set_twin(twin, batch_errors=batch_errors)
     misconfigured = connector(twin, properties=PropertyNames(status="handoff_state"))
@@ -156,7 +154,7 @@ def test_a_property_the_portal_lacks_is_a_data_error_naming_it(
 
 
 def test_a_throttled_batch_marks_every_update(
-    twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str
+    twin: TwinProcess, crm: HubSpotConnector, deal_id: str
 ) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=3)
     outcomes = crm.write_back_many([provisioned(deal_id, str(n)) for n in range(3)])
@@ -201,20 +199,20 @@ def test_changed_opportunities_only_after_the_given_moment(crm: HubSpotConnector
         list(crm.changed_opportunities(datetime(2000, 1, 1)))
 
 
-def test_changed_opportunities_read_every_page(twin: HubSpotTwinProcess) -> None:
+def test_changed_opportunities_read_every_page(twin: TwinProcess) -> None:
     ids = seed_deals(twin, 7)
     crm = connector(twin, page_size=2)
     assert [d["id"] for d in crm.changed_opportunities(LONG_AGO)] == ids
 
 
-def test_deals_modified_in_one_millisecond_are_each_read_once(twin: HubSpotTwinProcess) -> None:
+def test_deals_modified_in_one_millisecond_are_each_read_once(twin: TwinProcess) -> None:
     set_twin(twin, frozen_clock_ms=1_795_687_200_000)
     ids = seed_deals(twin, 5)
     crm = connector(twin, page_size=2)
     assert sorted(d["id"] for d in crm.changed_opportunities(LONG_AGO)) == sorted(ids)
 
 
-def test_a_deal_edited_while_the_feed_is_read_costs_no_other_deal(twin: HubSpotTwinProcess) -> None:
+def test_a_deal_edited_while_the_feed_is_read_costs_no_other_deal(twin: TwinProcess) -> None:
     ids = seed_deals(twin, 6)
     crm = connector(twin, page_size=2)
     feed = crm.changed_opportunities(LONG_AGO)
@@ -224,14 +222,14 @@ def test_a_deal_edited_while_the_feed_is_read_costs_no_other_deal(twin: HubSpotT
     assert read == ids + [ids[0]]  # offset paging would have skipped ids[2]
 
 
-def test_a_feed_deeper_than_the_search_cap_is_read_whole(twin: HubSpotTwinProcess) -> None:
+def test_a_feed_deeper_than_the_search_cap_is_read_whole(twin: TwinProcess) -> None:
     set_twin(twin, search_result_cap=4)
     ids = seed_deals(twin, 9)
     crm = connector(twin, page_size=2, search_result_cap=4)
     assert [d["id"] for d in crm.changed_opportunities(LONG_AGO)] == ids
 
 
-def test_changed_accounts_yield_customer_event_data(twin: HubSpotTwinProcess, crm: HubSpotConnector) -> None:
+def test_changed_accounts_yield_customer_event_data(twin: TwinProcess, crm: HubSpotConnector) -> None:
     account_id = crm.create_account(company_properties({
         "name": "Initech", "currency": "GBP", "tax_jurisdiction": "GB",
         "legal_entity": "Initech Ltd", "validation_status": "valid"}))
@@ -244,7 +242,7 @@ def test_changed_accounts_yield_customer_event_data(twin: HubSpotTwinProcess, cr
 
 # --- reconciliation --------------------------------------------------------------------------------
 
-def test_deal_figures_page_through_every_deal(twin: HubSpotTwinProcess, deal_id: str) -> None:
+def test_deal_figures_page_through_every_deal(twin: TwinProcess, deal_id: str) -> None:
     others = seed_deals(twin, 4)
     crm = connector(twin, page_size=2)
     crm.write_back_many([provisioned(deal_id, billing=BillingSummary(
@@ -257,7 +255,7 @@ def test_deal_figures_page_through_every_deal(twin: HubSpotTwinProcess, deal_id:
     assert crm.won_stages() == {"closedwon"}  # read from the deal pipelines
 
 
-def test_configured_won_stages_skip_the_pipelines(twin: HubSpotTwinProcess, deal_id: str) -> None:
+def test_configured_won_stages_skip_the_pipelines(twin: TwinProcess, deal_id: str) -> None:
     crm = connector(twin, won_stages=("contractsent",))
     [figures] = crm.deal_figures()
     assert figures.is_won is False
@@ -265,7 +263,7 @@ def test_configured_won_stages_skip_the_pipelines(twin: HubSpotTwinProcess, deal
 
 # --- pacing ----------------------------------------------------------------------------------------
 
-def test_pacing_keeps_the_connector_under_the_burst_limit(twin: HubSpotTwinProcess) -> None:
+def test_pacing_keeps_the_connector_under_the_burst_limit(twin: TwinProcess) -> None:
     set_twin(twin, burst_limit=3, burst_window_seconds=0.4)
     crm = connector(twin, requests_per_window=3, window_seconds=0.5)
     started = time.monotonic()
@@ -274,7 +272,7 @@ def test_pacing_keeps_the_connector_under_the_burst_limit(twin: HubSpotTwinProce
     assert time.monotonic() - started >= 0.9  # two full windows waited, and no 429
 
 
-def test_search_pacing_keeps_under_the_search_rate(twin: HubSpotTwinProcess) -> None:
+def test_search_pacing_keeps_under_the_search_rate(twin: TwinProcess) -> None:
     set_twin(twin, search_per_second=4)
     seed_deals(twin, 3)
     crm = connector(twin, page_size=1, search_requests_per_second=3.0)  # the default
@@ -287,7 +285,7 @@ def test_search_pacing_keeps_under_the_search_rate(twin: HubSpotTwinProcess) -> 
 # --- failures, translated --------------------------------------------------------------------------
 
 def test_hubspots_429_is_a_throttled_error_with_the_policys_wait(
-    twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str
+    twin: TwinProcess, crm: HubSpotConnector, deal_id: str
 ) -> None:
     set_twin(twin, burst_limit=2, burst_window_seconds=60)  # spent on creating the deal
     with pytest.raises(ThrottledError) as exc_info:
@@ -301,7 +299,7 @@ def test_hubspots_429_is_a_throttled_error_with_the_policys_wait(
 
 
 def test_an_injected_throttle_carries_retry_after(
-    twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str
+    twin: TwinProcess, crm: HubSpotConnector, deal_id: str
 ) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=7)
     with pytest.raises(ThrottledError) as exc_info:
@@ -309,7 +307,7 @@ def test_an_injected_throttle_carries_retry_after(
     assert exc_info.value.retry_after == 7
 
 
-def test_a_bad_token_is_permanent_with_a_clear_message(twin: HubSpotTwinProcess) -> None:
+def test_a_bad_token_is_permanent_with_a_clear_message(twin: TwinProcess) -> None:
     with pytest.raises(PermanentError, match="HANDOFF_HUBSPOT_ACCESS_TOKEN") as exc_info:
         connector(twin, access_token="pat-na1-revoked").create_account({"name": "X"})
     assert "INVALID_AUTHENTICATION" in str(exc_info.value)
@@ -327,7 +325,7 @@ def test_a_refused_value_is_a_data_error_naming_the_property(
     assert exc_info.value.field == field
 
 
-def test_unavailability_is_transient(twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str) -> None:
+def test_unavailability_is_transient(twin: TwinProcess, crm: HubSpotConnector, deal_id: str) -> None:
     set_faults(twin, unavailable_rate=1.0)
     with pytest.raises(TransientError) as exc_info:
         crm.write_back(provisioned(deal_id))
@@ -335,7 +333,7 @@ def test_unavailability_is_transient(twin: HubSpotTwinProcess, crm: HubSpotConne
 
 
 def test_a_lost_response_is_transient_though_the_write_committed(
-    twin: HubSpotTwinProcess, crm: HubSpotConnector, deal_id: str
+    twin: TwinProcess, crm: HubSpotConnector, deal_id: str
 ) -> None:
     set_faults(twin, lose_response_rate=1.0)
     [outcome] = crm.write_back_many([provisioned(deal_id)])
@@ -349,6 +347,6 @@ def test_a_missing_deal_is_permanent(crm: HubSpotConnector) -> None:
         crm.get_opportunity("99999999")
 
 
-def test_an_unreachable_portal_is_transient(twin: HubSpotTwinProcess) -> None:
+def test_an_unreachable_portal_is_transient(twin: TwinProcess) -> None:
     with pytest.raises(TransientError):
         connector(twin, base_url="http://127.0.0.1:9", timeout=2.0).create_account({"name": "X"})

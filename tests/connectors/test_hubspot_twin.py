@@ -13,11 +13,10 @@ import pytest
 from hubspot.crm.deals import ApiException
 
 from handoff.connectors.hubspot.twin import SANDBOX_TOKEN
+from handoff.connectors.twin_process import TwinProcess
 from tests.connectors.hubspot_support import (
-    HubSpotTwinProcess,
     api,
     fresh,
-    hubspot_twin_fixture,
     sdk,
     set_faults,
     set_twin,
@@ -26,16 +25,15 @@ from tests.connectors.hubspot_support import (
 
 DEALS, COMPANIES = "/crm/v3/objects/deals", "/crm/v3/objects/companies"
 
-hubspot_twin = pytest.fixture(scope="session")(hubspot_twin_fixture)
 
 
 @pytest.fixture
-def twin(hubspot_twin: HubSpotTwinProcess) -> HubSpotTwinProcess:
+def twin(hubspot_twin: TwinProcess) -> TwinProcess:
     return fresh(hubspot_twin, search_per_second=1000)  # search's 4/s has a test of its own
 
 
 @pytest.fixture
-def client(twin: HubSpotTwinProcess) -> Iterator[httpx.Client]:
+def client(twin: TwinProcess) -> Iterator[httpx.Client]:
     with api(twin) as c:
         yield c
 
@@ -55,7 +53,7 @@ def error_of(response: httpx.Response, status: int, category: str) -> dict[str, 
 
 # --- auth ------------------------------------------------------------------------------------------
 
-def test_a_missing_or_wrong_token_gets_401_invalid_authentication(twin: HubSpotTwinProcess) -> None:
+def test_a_missing_or_wrong_token_gets_401_invalid_authentication(twin: TwinProcess) -> None:
     with httpx.Client(base_url=twin.base_url) as anonymous:
         body = error_of(anonymous.get(DEALS), 401, "INVALID_AUTHENTICATION")
     assert "Authentication credentials not found" in body["message"]
@@ -174,7 +172,7 @@ def test_batch_limits_and_duplicates(client: httpx.Client) -> None:
 
 
 def test_whole_batch_mode_refuses_the_batch_and_saves_nothing(
-    twin: HubSpotTwinProcess, client: httpx.Client
+    twin: TwinProcess, client: httpx.Client
 ) -> None:
     set_twin(twin, batch_errors="whole_batch")
     deal_id = create(client, DEALS, dealname="A")["id"]
@@ -254,7 +252,7 @@ def test_search_operators_groups_and_both_sort_forms(client: httpx.Client) -> No
     assert found(sorts=[{"propertyName": "amount", "direction": "DESCENDING"}]) == ids[::-1]
 
 
-def test_search_limits(twin: HubSpotTwinProcess, client: httpx.Client) -> None:
+def test_search_limits(twin: TwinProcess, client: httpx.Client) -> None:
     error_of(client.post(f"{DEALS}/search", json={"limit": 201}), 400, "VALIDATION_ERROR")
     six = {"filterGroups": [{"filters": []}] * 6}
     error_of(client.post(f"{DEALS}/search", json=six), 400, "VALIDATION_ERROR")
@@ -313,7 +311,7 @@ def test_the_default_pipeline_names_its_won_stage(client: httpx.Client) -> None:
 # --- limits ----------------------------------------------------------------------------------------
 
 def test_the_burst_window_answers_429_in_hubspots_words(
-    twin: HubSpotTwinProcess, client: httpx.Client
+    twin: TwinProcess, client: httpx.Client
 ) -> None:
     set_twin(twin, burst_limit=3, burst_window_seconds=0.5)
     answers = [client.get(DEALS) for _ in range(4)]
@@ -333,7 +331,7 @@ def test_the_burst_window_answers_429_in_hubspots_words(
 
 
 def test_search_has_its_own_rate_and_the_day_its_quota(
-    twin: HubSpotTwinProcess, client: httpx.Client
+    twin: TwinProcess, client: httpx.Client
 ) -> None:
     set_twin(twin, search_per_second=4)
     statuses = [client.post(f"{DEALS}/search", json={}).status_code for _ in range(5)]
@@ -345,7 +343,7 @@ def test_search_has_its_own_rate_and_the_day_its_quota(
     assert error_of(answers[2], 429, "RATE_LIMITS")["policyName"] == "DAILY"
 
 
-def test_injected_faults_speak_hubspot(twin: HubSpotTwinProcess, client: httpx.Client) -> None:
+def test_injected_faults_speak_hubspot(twin: TwinProcess, client: httpx.Client) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=7)
     response = client.get(DEALS)
     assert error_of(response, 429, "RATE_LIMITS")["errorType"] == "RATE_LIMIT"
@@ -356,7 +354,7 @@ def test_injected_faults_speak_hubspot(twin: HubSpotTwinProcess, client: httpx.C
 
 # --- the official client ---------------------------------------------------------------------------
 
-def test_hubspot_api_client_works_against_the_twin(twin: HubSpotTwinProcess) -> None:
+def test_hubspot_api_client_works_against_the_twin(twin: TwinProcess) -> None:
     crm = sdk(twin).crm
     deals, search_api = crm.deals.basic_api, crm.deals.search_api
     created = deals.create({"properties": {"dealname": "SDK deal", "amount": "99.95"}})

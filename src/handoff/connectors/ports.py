@@ -68,6 +68,27 @@ class CrmConnector(Protocol):
 
 
 @runtime_checkable
+class CrmRecordReader(Protocol):
+    """Reads one CRM record by the CRM's own id, as canonical event data: exactly what the
+    change feed gives for the same record (webhooks that only name a record use it)."""
+
+    def opportunity_event_data(self, object_id: str) -> dict[str, Any]: ...
+
+    def customer_event_data(self, object_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateBudget:
+    """What a system allows handoff: requests per window and calls in flight (None: the
+    vendor sets no such limit), and where the figures come from."""
+
+    requests: int | None
+    window_seconds: float | None
+    concurrency: int | None
+    source: str
+
+
+@runtime_checkable
 class CrmChangeFeed(Protocol):
     """A CRM that can list what changed since a moment: the scheduled poll reads it for
     records whose changes send no event (or whose events were lost)."""

@@ -13,6 +13,6 @@ version, never a conflict.
 """
 
 from handoff.webhooks.delivery import Translation, VendorEvent
-from handoff.webhooks.reading import CrmRecordReader, SalesforceRecordReader, crm_readers
+from handoff.webhooks.reading import CrmRecordReader, crm_readers
 
-__all__ = ["CrmRecordReader", "SalesforceRecordReader", "Translation", "VendorEvent", "crm_readers"]
+__all__ = ["CrmRecordReader", "Translation", "VendorEvent", "crm_readers"]

@@ -8,50 +8,18 @@ for the same record, so an event from a webhook and one from polling cannot be t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from handoff.connectors.salesforce.client import SalesforceConnector
-from handoff.connectors.salesforce.mapping import customer_event_data, opportunity_event_data
+from handoff.connectors.ports import CrmRecordReader
 from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
 from handoff.errors import DataError, HandoffError, IntakeError, TransientError
 
 
-@runtime_checkable
-class CrmRecordReader(Protocol):
-    """Reads one CRM record by the CRM's own id, as canonical event data."""
-
-    def opportunity_event_data(self, object_id: str) -> dict[str, Any]: ...
-
-    def customer_event_data(self, object_id: str) -> dict[str, Any]: ...
-
-
-class SalesforceRecordReader:
-    """CrmRecordReader over the Salesforce connector (one REST GET per record)."""
-
-    system = "salesforce"
-
-    def __init__(self, connector: SalesforceConnector) -> None:
-        self.connector = connector
-
-    def opportunity_event_data(self, object_id: str) -> dict[str, Any]:
-        return opportunity_event_data(self.connector.get_opportunity(object_id))
-
-    def customer_event_data(self, object_id: str) -> dict[str, Any]:
-        # The connector has no public account read yet; its _call translates vendor errors.
-        record = self.connector._call(lambda api: api.Account.get(object_id))
-        return customer_event_data({k: v for k, v in record.items() if k != "attributes"})
-
-
 def crm_readers(crm: object | None) -> dict[str, CrmRecordReader]:
-    """The readers the CRM connector handoff runs with can give, by system name: the connector
-    itself when it reads records as event data, an adapter for Salesforce's."""
-    if crm is None:
-        return {}
-    system = str(getattr(crm, "system", ""))
+    """The reader of the CRM handoff runs with, by system name (every CRM connector reads one
+    record as event data: connectors/contract.py)."""
     if isinstance(crm, CrmRecordReader):
-        return {system: crm}
-    if isinstance(crm, SalesforceConnector):
-        return {"salesforce": SalesforceRecordReader(crm)}
+        return {str(getattr(crm, "system", "")): crm}
     return {}
 
 

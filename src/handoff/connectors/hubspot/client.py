@@ -40,7 +40,7 @@ from handoff.connectors.hubspot.mapping import (
     write_back_properties,
 )
 from handoff.connectors.hubspot.settings import HubSpotSettings
-from handoff.connectors.ports import CrmStatusUpdate, DealFigures
+from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.errors import DataError, HandoffError, PermanentError
 
 T = TypeVar("T")
@@ -83,6 +83,9 @@ class RateGate:
 
 class HubSpotConnector:
     system = "hubspot"
+    budget = RateBudget(requests=190, window_seconds=10.0, concurrency=None,
+                        source="HubSpot: 190 requests per 10 s per private app (Professional and "
+                               "Enterprise); search 4 requests/s of its own")
 
     def __init__(self, settings: HubSpotSettings) -> None:
         self.settings = settings
@@ -195,6 +198,20 @@ class HubSpotConnector:
         obj = self._call(lambda: self._deals.get_by_id(opportunity_id, properties=properties,
                                                        **self._timeout))
         return dict(obj.properties or {})
+
+    def opportunity_event_data(self, opportunity_id: str) -> dict[str, Any]:
+        """One deal as canonical event data, with its primary company (two calls)."""
+        properties = deal_properties_to_read(self.props)
+        obj = self._call(lambda: self._deals.get_by_id(opportunity_id, properties=properties,
+                                                       **self._timeout))
+        return opportunity_event_data(_record(obj), self.company_of(opportunity_id), self.won_stages(),
+                                      self.props)
+
+    def customer_event_data(self, company_id: str) -> dict[str, Any]:
+        properties = company_properties_to_read(self.props)
+        obj = self._call(lambda: self._companies.get_by_id(company_id, properties=properties,
+                                                           **self._timeout))
+        return customer_event_data(_record(obj), self.props)
 
     def company_of(self, opportunity_id: str) -> str | None:
         """The id of the deal's primary company, if it has one."""

@@ -37,7 +37,7 @@ from handoff.connectors.netsuite.mapping import (
     project_figures_from,
 )
 from handoff.connectors.netsuite.settings import NetSuiteSettings
-from handoff.connectors.ports import DocumentFigures, ProjectFigures, UpsertResult
+from handoff.connectors.ports import DocumentFigures, ProjectFigures, RateBudget, UpsertResult
 from handoff.domain import Customer, Invoice, InvoiceRequest, Project
 from handoff.domain.ids import deal_of_project
 from handoff.errors import PermanentError, TransientError
@@ -49,6 +49,9 @@ class NetSuiteConnector:
     """Keep-alive connections shared by the worker threads; safe to share."""
 
     system = SYSTEM
+    budget = RateBudget(requests=None, window_seconds=None, concurrency=15,
+                        source="NetSuite: concurrent requests per account by service tier (5, 15 or "
+                               "65 with SuiteCloud Plus licences); 15 is the standard tier")
 
     def __init__(self, settings: NetSuiteSettings) -> None:
         self.settings = settings

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from handoff.connectors.ports import CrmStatusUpdate, DealFigures
+from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.connectors.retry_after import retry_after_seconds
 from handoff.connectors.salesforce.errors import record_error, translate
 from handoff.connectors.salesforce.mapping import (
@@ -112,6 +112,9 @@ class _ConnectorSession(requests.Session):
 
 class SalesforceConnector:
     system = "salesforce"
+    budget = RateBudget(requests=None, window_seconds=None, concurrency=25,
+                        source="Salesforce: 25 long-running (over 20 s) calls at once per org; the "
+                               "daily API allocation depends on the edition and licences")
 
     def __init__(self, settings: SalesforceSettings) -> None:
         self.settings = settings
@@ -164,6 +167,17 @@ class SalesforceConnector:
         """The opportunity as Salesforce holds it, every field (no `attributes`)."""
         record = self._call(lambda api: api.Opportunity.get(opportunity_id))
         return {k: v for k, v in record.items() if k != "attributes"}
+
+    def get_account(self, account_id: str) -> dict[str, Any]:
+        record = self._call(lambda api: api.Account.get(account_id))
+        return {k: v for k, v in record.items() if k != "attributes"}
+
+    def opportunity_event_data(self, opportunity_id: str) -> dict[str, Any]:
+        """One opportunity as canonical event data (one REST GET)."""
+        return opportunity_event_data(self.get_opportunity(opportunity_id))
+
+    def customer_event_data(self, account_id: str) -> dict[str, Any]:
+        return customer_event_data(self.get_account(account_id))
 
     # --- seeding (demos and tests) --------------------------------------------------------
 

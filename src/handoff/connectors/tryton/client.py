@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from handoff.connectors.ports import DocumentFigures, ProjectFigures, UpsertResult
+from handoff.connectors.ports import DocumentFigures, ProjectFigures, RateBudget, UpsertResult
 from handoff.connectors.tryton.errors import SYSTEM
 from handoff.connectors.tryton.jsonrpc import TrytonRpc
 from handoff.connectors.tryton.mapping import (
@@ -69,6 +69,12 @@ class TrytonConnector:
         self.rpc = TrytonRpc(settings)
         self._company: Company | None = None
         self._lock = threading.Lock()
+
+    @property
+    def budget(self) -> RateBudget:
+        """Tryton sets no rate limit; the server's own capacity does (`max_concurrency`)."""
+        return RateBudget(requests=None, window_seconds=None, concurrency=self.settings.max_concurrency,
+                          source="Tryton: no published limit; [systems.tryton] max_concurrency")
 
     # --- ErpConnector ----------------------------------------------------------------------
 

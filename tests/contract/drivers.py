@@ -1,0 +1,133 @@
+"""How the contract suite drives each connector with its twin (or the real Tryton): build the
+connector, one with a wrong credential, seed records, change a page size, inject faults. A
+new connector joins the suite by adding a driver here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from handoff.connectors.hubspot import mapping as hubspot_mapping
+from handoff.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
+from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
+from handoff.connectors.salesforce import mapping as salesforce_mapping
+from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings
+from handoff.connectors.twin_process import TwinProcess
+from tests.conftest import reset_twin
+from tests.connectors import hubspot_support
+
+SUBSIDIARIES = {"US01": "2", "UK01": "3", "DE01": "4"}
+
+
+@dataclass
+class CrmDriver:
+    name: str
+    twin: TwinProcess
+    make: Callable[..., Any]                          # (page_size=None, bad_auth=False) → connector
+    seed: Callable[[Any, dict[str, Any], dict[str, Any]], str]  # (crm, account, deal) → deal id
+    won_stage: str = "Closed Won"
+
+    def connector(self, page_size: int | None = None, bad_auth: bool = False) -> Any:
+        reset_twin(self.twin)
+        return self.make(page_size=page_size, bad_auth=bad_auth)
+
+    def faults(self, **plan: Any) -> None:
+        with self.twin.control() as control:
+            control.put("/_twin/faults", json=plan).raise_for_status()
+
+
+@dataclass
+class ErpDriver:
+    name: str
+    make: Callable[..., Any]                  # (page_size=None, bad_auth=False) → connector
+    twin: TwinProcess | None = None           # None: a real server, no faults to inject
+    refusal: str = "missing customer"         # what the ERP refuses: see test_erp_contract
+
+    def connector(self, page_size: int | None = None, bad_auth: bool = False) -> Any:
+        if self.twin is not None:
+            reset_twin(self.twin)
+        return self.make(page_size=page_size, bad_auth=bad_auth)
+
+    def faults(self, **plan: Any) -> None:
+        assert self.twin is not None
+        with self.twin.control() as control:
+            control.put("/_twin/faults", json=plan).raise_for_status()
+
+
+def salesforce(request: pytest.FixtureRequest) -> CrmDriver:
+    twin = request.getfixturevalue("salesforce_twin")
+
+    def make(page_size: int | None, bad_auth: bool) -> SalesforceConnector:
+        if page_size:
+            with twin.control() as control:
+                control.put("/_twin/settings", json={"query_batch_size": page_size}).raise_for_status()
+        return SalesforceConnector(SalesforceSettings(
+            twin.base_url, session_id="EXPIRED" if bad_auth else "SANDBOX_SESSION",
+            ca_file=twin.ca_file, timeout=10))
+
+    def seed(crm: SalesforceConnector, account: dict[str, Any], deal: dict[str, Any]) -> str:
+        account_id = crm.create_account(salesforce_mapping.account_record(account))
+        fields = salesforce_mapping.opportunity_record(deal | {"account_id": account_id})
+        return crm.create_opportunity(fields)
+
+    return CrmDriver("salesforce", twin, make, seed)
+
+
+def hubspot(request: pytest.FixtureRequest) -> CrmDriver:
+    twin = request.getfixturevalue("hubspot_twin")
+
+    def make(page_size: int | None, bad_auth: bool) -> Any:
+        overrides: dict[str, Any] = {"page_size": page_size} if page_size else {}
+        if bad_auth:
+            overrides["access_token"] = "revoked-token"
+        with twin.control() as control:
+            control.put("/_twin/settings", json={"search_per_second": 1000}).raise_for_status()
+        return hubspot_support.connector(twin, **overrides)
+
+    def seed(crm: Any, account: dict[str, Any], deal: dict[str, Any]) -> str:
+        company = crm.create_account(hubspot_mapping.company_properties(account))
+        return crm.create_opportunity(hubspot_mapping.deal_properties(deal), company_id=company)
+
+    return CrmDriver("hubspot", twin, make, seed, won_stage="closedwon")
+
+
+def netsuite(request: pytest.FixtureRequest) -> ErpDriver:
+    twin = request.getfixturevalue("netsuite_twin")
+
+    def make(page_size: int | None, bad_auth: bool) -> NetSuiteConnector:
+        return NetSuiteConnector(NetSuiteSettings(
+            f"{twin.base_url}/services/rest", "wrong-token" if bad_auth else "sandbox-token",
+            subsidiary_ids=SUBSIDIARIES, timeout=10, **({"page_size": page_size} if page_size else {})))
+
+    return ErpDriver("netsuite", make, twin)
+
+
+def tryton(request: pytest.FixtureRequest) -> ErpDriver:
+    server = request.getfixturevalue("tryton_server")
+    info = server.info
+
+    def make(page_size: int | None, bad_auth: bool) -> TrytonConnector:
+        if page_size:
+            request.getfixturevalue("monkeypatch").setattr(
+                "handoff.connectors.tryton.client.PAGE", page_size)
+        return TrytonConnector(TrytonSettings(info.url, info.database, info.user,
+                                              "wrong-password" if bad_auth else info.password))
+
+    # Tryton on SQLite keeps no foreign keys: a missing party is not refused; a project in
+    # another currency than the company's is (the connector checks it before any call).
+    return ErpDriver("tryton", make, refusal="another currency")
+
+
+CRM_DRIVERS = {"salesforce": salesforce, "hubspot": hubspot}
+ERP_DRIVERS = {"netsuite": netsuite, "tryton": tryton}
+ERP_TWINS = [name for name in ERP_DRIVERS if name != "tryton"]  # faults can be injected
+
+ACCOUNT = {"name": "Contract Test Ltd", "currency": "USD", "tax_jurisdiction": "US-CA",
+           "legal_entity": "US01", "validation_status": "valid"}
+DEAL = {"name": "Contract test deal", "stage": "Closed Won", "amount": Decimal("125000.50"),
+        "currency": "USD", "close_date": "2026-11-20", "billing_method": "fixed_fee",
+        "contract_status": "approved", "sow_status": "approved", "legal_entity": "US01"}

@@ -1,0 +1,129 @@
+"""The ERP/PSA contract (connectors/contract.py), the same tests for every ERP connector: a
+customer and a project upserted by handoff's external ids stay one record each — also when
+the first call's response is lost —, the bulk listings page, an invoice is issued once per
+business key, vendor errors arrive in handoff's taxonomy. Faults are injected where the ERP
+is a twin; Tryton is a real server and runs the rest."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from handoff.connectors.contract import BillingSource, ErpTarget
+from handoff.domain import BillingMethod, Customer, InvoiceRequest, Milestone, Money, Project
+from handoff.errors import DataError, HandoffError, PermanentError, ThrottledError, TransientError
+from tests.contract.drivers import ERP_DRIVERS, ERP_TWINS, ErpDriver
+
+
+@pytest.fixture(params=sorted(ERP_DRIVERS))
+def driver(request: pytest.FixtureRequest) -> ErpDriver:
+    return ERP_DRIVERS[request.param](request)
+
+
+@pytest.fixture(params=ERP_TWINS)
+def twin_driver(request: pytest.FixtureRequest) -> ErpDriver:
+    return ERP_DRIVERS[request.param](request)
+
+
+def customer(n: str) -> Customer:
+    return Customer(id=f"001CT{n}", name=f"Contract customer {n}", currency="USD", legal_entity="US01",
+                    tax_jurisdiction="US-CA")
+
+
+def project(n: str, value: str = "90000.00") -> Project:
+    return Project(external_id=f"HO-P-006CT{n}", opportunity_id=f"006CT{n}", name=f"Contract project {n}",
+                   customer_external_id=f"HO-C-001CT{n}", value=Money(Decimal(value), "USD"),
+                   billing_method=BillingMethod.FIXED_FEE, start_date=date(2026, 11, 20),
+                   legal_entity="US01")
+
+
+def provision(erp: Any, n: str, value: str = "90000.00") -> str:
+    made = erp.upsert_customer(f"HO-C-001CT{n}", customer(n))
+    return erp.upsert_project(project(n, value), made.target_id).target_id
+
+
+def test_it_is_a_whole_erp_target_with_a_budget(driver: ErpDriver) -> None:
+    erp = driver.connector()
+    assert isinstance(erp, ErpTarget) and isinstance(erp, BillingSource)
+    assert erp.budget.source and erp.budget.concurrency
+
+
+def test_upserts_by_external_id_leave_one_record_and_the_listing_pages(driver: ErpDriver) -> None:
+    erp = driver.connector(page_size=2)
+    tag = driver.name[:2].upper()
+    first = provision(erp, f"{tag}1")
+    assert provision(erp, f"{tag}1", "95000.00") == first  # the same project, changed
+    for n in range(2, 6):
+        provision(erp, f"{tag}{n}")
+    figures = {f.deal_id: f for f in erp.project_figures() if f.deal_id.startswith(f"006CT{tag}")}
+    assert sorted(figures) == [f"006CT{tag}{n}" for n in range(1, 6)]
+    assert (figures[f"006CT{tag}1"].value, figures[f"006CT{tag}1"].currency) == (Decimal("95000.00"), "USD")
+
+
+def test_an_invoice_is_issued_once_per_business_key(driver: ErpDriver) -> None:
+    erp = driver.connector()
+    tag = driver.name[:2].upper() + "I"
+    project_id = provision(erp, tag)
+    line = Milestone("fee", "Fixed fee", Money(Decimal("90000.00"), "USD"))
+    request = InvoiceRequest(f"HO-I-006CT{tag}-fee", f"006CT{tag}", line, date(2026, 11, 26))
+    first, again = erp.issue_invoice(request, project_id), erp.issue_invoice(request, project_id)
+    assert first.target_id == again.target_id and first.total == Money(Decimal("90000.00"), "USD")
+    assert erp.read_invoice(first.target_id).amount_due == first.total
+    documents = [d for d in erp.document_figures() if d.deal_id == f"006CT{tag}"]
+    assert [(d.document_id, d.total) for d in documents] == [(first.target_id, Decimal("90000.00"))]
+
+
+def test_a_call_whose_answer_was_lost_leaves_one_record_when_repeated(twin_driver: ErpDriver) -> None:
+    erp = twin_driver.connector()
+    made = erp.upsert_customer("HO-C-001CTLOST", customer("LOST"))
+    twin_driver.faults(lose_response_rate=1.0)
+    with pytest.raises(TransientError):
+        erp.upsert_project(project("LOST"), made.target_id)
+    twin_driver.faults()
+    erp.upsert_project(project("LOST"), made.target_id)
+    assert [f.deal_id for f in erp.project_figures()].count("006CTLOST") == 1
+
+
+@pytest.mark.parametrize("retry_after", [3, 0])
+def test_throttling_is_a_throttled_error_with_the_wait_when_given(twin_driver: ErpDriver,
+                                                                  retry_after: int) -> None:
+    erp = twin_driver.connector()
+    twin_driver.faults(throttle_rate=1.0, retry_after_seconds=retry_after)
+    with pytest.raises(ThrottledError) as caught:
+        erp.upsert_customer("HO-C-001CTT", customer("T"))
+    if retry_after:
+        assert caught.value.retry_after == pytest.approx(retry_after)
+
+
+def test_unavailability_is_transient(twin_driver: ErpDriver) -> None:
+    erp = twin_driver.connector()
+    twin_driver.faults(unavailable_rate=1.0)
+    with pytest.raises(TransientError) as caught:
+        erp.upsert_customer("HO-C-001CTU", customer("U"))
+    assert not isinstance(caught.value, ThrottledError)
+
+
+def test_a_record_the_erp_refuses_is_a_data_error_naming_the_field(driver: ErpDriver) -> None:
+    erp = driver.connector()
+    customer_id = erp.upsert_customer("HO-C-001CTBAD", customer("BAD")).target_id
+    refused = {"missing customer": (project("BAD"), "999999", None),
+               "another currency": (replace(project("BAD"), value=Money(Decimal("10.00"), "EUR")),
+                                    customer_id, "currency")}
+    bad_project, customer_target, field = refused[driver.refusal]
+    with pytest.raises(DataError) as caught:
+        erp.upsert_project(bad_project, customer_target)
+    assert caught.value.field and caught.value.system == driver.name
+    assert field is None or caught.value.field == field
+
+
+def test_a_refused_credential_is_permanent_and_says_so(driver: ErpDriver) -> None:
+    erp = driver.connector(bad_auth=True)
+    with pytest.raises(HandoffError) as caught:
+        erp.upsert_customer("HO-C-001CTA", customer("A"))
+    assert isinstance(caught.value, PermanentError), caught.value
+    assert any(word in caught.value.message.lower()
+               for word in ("auth", "login", "token", "credential", "password"))
