@@ -21,6 +21,7 @@ from handoff.cli_month_end import add_month_end_command
 from handoff.cli_reconcile import add_reconcile_command
 from handoff.cli_tokens import add_token_command
 from handoff.config import Settings, load_settings
+from handoff.demo.systems import CRMS, ERPS
 from handoff.errors import HandoffError
 from handoff.observability import configure_logging, configure_tracing
 
@@ -64,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="seed of the shuffles and faults")
     demo.add_argument("--workdir", type=Path, help="where the demo's files go "
                       "(default .handoff/demo, .handoff/demo-tryton)")
-    demo.add_argument("--erp", choices=("netsuite", "tryton"), default="netsuite",
-                      help="the NetSuite twin (default) or a real Tryton, billing included")
+    demo.add_argument("--crm", choices=sorted(CRMS), default="salesforce",
+                      help="the CRM twin the deals start in (default salesforce)")
+    demo.add_argument("--erp", choices=sorted([*ERPS, "tryton"]), default="netsuite",
+                      help="the ERP twin (default netsuite), or a real Tryton, billing included")
 
     serve = _command(commands, "serve", _serve, "run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
@@ -153,13 +156,15 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.erp == "tryton":
         from handoff.demo.tryton_demo import run_tryton_demo
 
+        if args.crm != "salesforce":
+            raise HandoffError("the Tryton demo plays its deals from the Salesforce twin: drop --crm")
         summary = run_tryton_demo(deals=deals, seed=args.seed,
                                   workdir=args.workdir or Path(".handoff/demo-tryton"), out=print)
     else:
         from handoff.demo.run import run_demo
 
         summary = run_demo(deals=deals, seed=args.seed, workdir=args.workdir or Path(".handoff/demo"),
-                           out=print)
+                           out=print, crm_name=args.crm, erp_name=args.erp)
     return 0 if summary.ok else 1
 
 

@@ -47,6 +47,16 @@ def test_demo_plays_the_lifecycle_and_its_summary_adds_up(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+def test_the_demo_plays_from_hubspot_too(tmp_path: Path) -> None:
+    printed: list[str] = []
+    summary = run_demo(deals=16, seed=5, workdir=tmp_path / "demo", out=printed.append,
+                       crm_name="hubspot")
+    assert summary.ok, printed[-1]
+    assert summary.crm_label == "HubSpot" and summary.crm_showing_project == summary.erp_projects > 0
+    assert "HubSpot deals showing a project" in printed[-1]
+
+
+@pytest.mark.slow
 def test_demo_on_tryton_posts_one_invoice_per_reported_milestone(tmp_path: Path) -> None:
     from handoff.demo.tryton_demo import run_tryton_demo
 

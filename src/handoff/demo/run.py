@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import orjson
 
-from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from handoff.connectors.tryton.sandbox import TrytonSandboxInfo
 from handoff.connectors.twin_process import TwinProcess, free_port
 from handoff.demo import scenario
 from handoff.demo.processes import HandoffProcess
 from handoff.demo.summary import DemoSummary, gather, render
+from handoff.demo.systems import CRMS, ERPS, CrmSandbox, netsuite_section, salesforce_section
 
 Out = Callable[[str], None]
 FAULTS = {"throttle_rate": 0.08, "retry_after_seconds": 1, "unavailable_rate": 0.06,
@@ -37,41 +37,37 @@ DEMO_TOKEN = secrets.token_urlsafe(24)  # the demo's operator, for the API's act
 
 
 def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo"),
-             out: Out = print) -> DemoSummary:
+             out: Out = print, crm_name: str = "salesforce", erp_name: str = "netsuite") -> DemoSummary:
     started = time.monotonic()
     rng = random.Random(seed)
     database_url = fresh_workdir(workdir)
     with ExitStack() as stack:
-        out(f"Starting the sandbox twins (Salesforce, NetSuite) and handoff on {database_url}")
-        sf = stack.enter_context(TwinProcess("salesforce", workdir / "tls"))
-        ns = stack.enter_context(TwinProcess("netsuite", workdir / "tls"))
-        env = {**SECRETS, "HANDOFF_CONFIG": str(write_config(workdir, database_url, sf, ns)),
-               "HANDOFF_DATABASE_URL": database_url,
-               "HANDOFF_API_TOKENS": f"demo={DEMO_TOKEN}"}
-        crm = SalesforceConnector(SalesforceSettings(sf.base_url, session_id="SANDBOX_SESSION",
-                                                     ca_file=sf.ca_file))
-        stack.callback(crm.close)
-        out(f"Seeding {deals} opportunities and their accounts in the Salesforce twin")
-        fates, accounts = scenario.seed_crm(crm, scenario.fates(deals, rng), rng)
+        crm, erp = CRMS[crm_name](stack, workdir / "tls"), ERPS[erp_name](stack, workdir / "tls")
+        out(f"Started the sandbox twins ({crm.label}, {erp.label}); handoff on {database_url}")
+        config = write_config_text(workdir, database_url, (crm.name, crm.config), (erp.name, erp.config))
+        env = {**crm.secrets, **erp.secrets, "HANDOFF_CONFIG": str(config),
+               "HANDOFF_DATABASE_URL": database_url, "HANDOFF_API_TOKENS": f"demo={DEMO_TOKEN}"}
+        out(f"Seeding {deals} opportunities and their accounts in the {crm.label} twin")
+        fates, accounts = scenario.seed_crm(crm.seeder, scenario.fates(deals, rng), rng)
         port = free_port()
         service_url = f"http://127.0.0.1:{port}"
         stack.enter_context(HandoffProcess(["serve", "--port", str(port)], env,
                                            ready_url=f"{service_url}/healthz"))
-        set_faults(ns, FAULTS)
+        set_faults(erp.twin, FAULTS)
         stack.enter_context(HandoffProcess(["worker"], env))
-        refused = _phase_one(crm, service_url, rng, out)
-        set_faults(sf, CRM_FAULTS)
-        set_faults(ns, {**FAULTS, "maintenance_seconds": 2})
-        out("NetSuite maintenance window: every call answered 503 for 2 s")
+        refused = _phase_one(crm.connector, service_url, rng, out)
+        set_faults(crm.twin, CRM_FAULTS)
+        set_faults(erp.twin, {**FAULTS, "maintenance_seconds": 2})
+        out(f"{erp.label} maintenance window: every call answered 503 for 2 s")
         wait_idle(service_url, out)
-        set_faults(sf, {})  # the demo's own edits in the CRM are not under test
+        set_faults(crm.twin, {})  # the demo's own edits in the CRM are not under test
         _phase_two(crm, fates, accounts, service_url, rng, out)
-        set_faults(sf, CRM_FAULTS)
+        set_faults(crm.twin, CRM_FAULTS)
         wait_idle(service_url, out)
-        set_faults(sf, {})
-        set_faults(ns, {})
-        reconciled = reconcile_over_http(service_url, out)
-        summary = gather(database_url, fates, sf, ns, refused, time.monotonic() - started, reconciled)
+        set_faults(crm.twin, {})
+        set_faults(erp.twin, {})
+        reconciled = reconcile_over_http(service_url, erp.label, out)
+        summary = gather(database_url, fates, crm, erp, refused, time.monotonic() - started, reconciled)
     out(render(summary, database_url))
     return summary
 
@@ -87,8 +83,17 @@ def fresh_workdir(workdir: Path) -> str:
 
 def write_config(workdir: Path, database_url: str, sf: TwinProcess,
                  erp: TwinProcess | TrytonSandboxInfo, lease_seconds: float = 30) -> Path:
-    """A handoff.toml aimed at the running sandbox: the Salesforce twin and either the NetSuite
-    twin or a sandbox Tryton (secrets stay out of it: see SECRETS and `secrets_for`)."""
+    """A handoff.toml aimed at the Salesforce twin and either the NetSuite twin or a sandbox
+    Tryton (secrets stay out of it: see SECRETS and `secrets_for`)."""
+    erp_name = "netsuite" if isinstance(erp, TwinProcess) else "tryton"
+    return write_config_text(workdir, database_url, ("salesforce", salesforce_section(sf)),
+                             (erp_name, _erp_section(erp)), lease_seconds)
+
+
+def write_config_text(workdir: Path, database_url: str, crm: tuple[str, str], erp: tuple[str, str],
+                      lease_seconds: float = 30) -> Path:
+    """A handoff.toml aimed at the running sandbox: (name, its [systems.<name>] section) of the
+    CRM and of the ERP."""
     path = workdir / "handoff.toml"
     path.write_text(f"""# Written by `handoff demo` for its sandbox.
 [database]
@@ -118,23 +123,16 @@ erp_minutes = 0  # and delivery's milestones too
 legal_entities = ["US01", "UK01", "DE01"]
 
 [systems]
-crm = "salesforce"
-erp = "{"netsuite" if isinstance(erp, TwinProcess) else "tryton"}"
+crm = "{crm[0]}"
+erp = "{erp[0]}"
 
-[systems.salesforce]
-instance_url = "{sf.base_url}"
-ca_file = "{Path(sf.ca_file or '').resolve()}"
-{_erp_section(erp)}""")
+{crm[1]}{erp[1]}""")
     return path
 
 
 def _erp_section(erp: TwinProcess | TrytonSandboxInfo) -> str:
     if isinstance(erp, TwinProcess):
-        return f"""
-[systems.netsuite]
-base_url = "{erp.base_url}/services/rest"
-subsidiary_ids = {{ US01 = "2", UK01 = "3", DE01 = "4" }}
-"""
+        return netsuite_section(erp)
     return f"""
 [systems.tryton]
 url = "{erp.url}"
@@ -151,7 +149,7 @@ def secrets_for(erp: TwinProcess | TrytonSandboxInfo) -> dict[str, str]:
     return {**SECRETS, "HANDOFF_TRYTON_PASSWORD": erp.password}
 
 
-def _phase_one(crm: SalesforceConnector, service_url: str, rng: random.Random,
+def _phase_one(crm: Any, service_url: str, rng: random.Random,
                out: Out) -> list[tuple[str, int]]:
     since = datetime.now(UTC) - timedelta(hours=1)
     customers, opportunities = list(crm.changed_accounts(since)), list(crm.changed_opportunities(since))
@@ -163,15 +161,16 @@ def _phase_one(crm: SalesforceConnector, service_url: str, rng: random.Random,
     return _post_bad_inputs(service_url, opportunities[0])
 
 
-def _phase_two(crm: SalesforceConnector, fates: dict[str, scenario.Fate],
+def _phase_two(crm: CrmSandbox, fates: dict[str, scenario.Fate],
                accounts: dict[str, str], service_url: str, rng: random.Random, out: Out) -> None:
     since = datetime.now(UTC) - timedelta(seconds=1)
     for opportunity_id, fate in fates.items():
         if fate is scenario.Fate.AWAITS_CUSTOMER:
-            crm.update_account(accounts[opportunity_id], {"Validation_Status__c": "Valid"})
+            crm.seeder.update_account(accounts[opportunity_id], {"validation_status": "valid"})
         elif fate is scenario.Fate.AWAITS_SOW:
-            crm.update_opportunity(opportunity_id, {"SOW_Status__c": "Approved"})
-    customers, opportunities = list(crm.changed_accounts(since)), list(crm.changed_opportunities(since))
+            crm.seeder.update_opportunity(opportunity_id, {"sow_status": "approved"})
+    customers = list(crm.connector.changed_accounts(since))
+    opportunities = list(crm.connector.changed_opportunities(since))
     unblocking = [o for o in opportunities if fates.get(o["id"]) is scenario.Fate.AWAITS_SOW]
     events = scenario.deliveries(customers, unblocking, rng)
     out(f"Customer master validates {len(customers)} customers and {len(unblocking)} SOWs are "
@@ -179,9 +178,10 @@ def _phase_two(crm: SalesforceConnector, fates: dict[str, scenario.Fate],
     post_all(service_url, [orjson.dumps(e) for e in events])
 
 
-def reconcile_over_http(service_url: str, out: Out, timeout: float = 60.0) -> dict[str, Any]:
+def reconcile_over_http(service_url: str, erp_label: str, out: Out,
+                        timeout: float = 60.0) -> dict[str, Any]:
     """Start a reconciliation through the API, as an operator would, and wait for its run."""
-    out("Reconciling the CRM, NetSuite and handoff's approved plans (POST /reconciliation/runs)")
+    out(f"Reconciling the CRM, {erp_label} and handoff's approved plans (POST /reconciliation/runs)")
     with httpx.Client(base_url=service_url, timeout=30.0,
                       headers={"Authorization": f"Bearer {DEMO_TOKEN}"}) as client:
         location = client.post("/reconciliation/runs").raise_for_status().headers["location"]

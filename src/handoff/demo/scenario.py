@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from handoff.connectors.salesforce.mapping import wire_amount
+from handoff.connectors.salesforce.mapping import BILLING_METHODS
+from handoff.demo.systems import Seeder, seeder_for
 from handoff.engine.cloudevents import change_event
 from handoff.engine.payloads import CUSTOMER_CHANGED, MILESTONE_CHANGED, OPPORTUNITY_CHANGED
 
@@ -33,7 +34,7 @@ SHARES = [(Fate.AWAITS_CUSTOMER, 0.1), (Fate.AWAITS_SOW, 0.1), (Fate.STAYS_BLOCK
           (Fate.NOT_WON, 0.05)]
 ENTITIES = [("US01", "US-CA", "USD"), ("US01", "US-NY", "USD"), ("UK01", "GB", "GBP"),
             ("DE01", "DE-BY", "EUR")]
-BILLING = ["Fixed Fee", "Time and Materials", "Milestone"]
+BILLING = ["fixed_fee", "time_and_materials", "milestone"]
 MILESTONES = (("M1", "Kick-off", Decimal("0.40")), ("M2", "Acceptance", None))  # None: the rest
 
 
@@ -55,49 +56,57 @@ def fates(count: int, rng: random.Random) -> list[Deal]:
 def seed_crm(crm: Any, deals: list[Deal], rng: random.Random, threads: int = 8,
              entities: list[tuple[str, str, str]] = ENTITIES, methods: Sequence[str] = BILLING,
              ) -> tuple[dict[str, Fate], dict[str, str]]:
-    """Create each deal's account and opportunity in the CRM (a SalesforceConnector);
+    """Create each deal's account and opportunity in the CRM (a CRM connector, or its Seeder);
     returns the fate and the account id of every opportunity id. `entities`: the (legal
     entity, tax jurisdiction, currency) accounts are drawn from; `methods`: the billing
-    methods deals are drawn from."""
-    drafts = [(deal, account_fields(deal, rng, entities)) for deal in deals]
-    opportunities = {deal.number: opportunity_fields(deal, "", account, rng, methods)
+    methods deals are drawn from (canonical values, or Salesforce's labels)."""
+    seeder = crm if isinstance(crm, Seeder) else seeder_for(crm)
+    drafts = [(deal, account_data(deal, rng, entities)) for deal in deals]
+    opportunities = {deal.number: opportunity_data(deal, account, rng, methods, seeder)
                      for deal, account in drafts}
 
     def create(draft: tuple[Deal, dict[str, Any]]) -> tuple[str, Fate, str]:
         deal, account = draft
-        account_id = crm.create_account(account)
-        fields = {**opportunities[deal.number], "AccountId": account_id}
-        return crm.create_opportunity(fields), deal.fate, account_id
+        account_id = seeder.create_account(account)
+        data = {**opportunities[deal.number], "account_id": account_id}
+        return seeder.create_opportunity(data), deal.fate, account_id
 
     with ThreadPoolExecutor(threads) as pool:
         created = list(pool.map(create, drafts))
     return {o: f for o, f, _ in created}, {o: a for o, _, a in created}
 
 
-def account_fields(deal: Deal, rng: random.Random,
-                   entities: list[tuple[str, str, str]] = ENTITIES) -> dict[str, Any]:
+def account_data(deal: Deal, rng: random.Random,
+                 entities: list[tuple[str, str, str]] = ENTITIES) -> dict[str, Any]:
+    """An account as canonical customer data."""
     entity, tax, currency = rng.choice(entities)
     return {
-        "Name": f"Client {deal.number:03d} Ltd", "CurrencyIsoCode": currency,
-        "Tax_Jurisdiction__c": "Atlantis" if deal.fate is Fate.STAYS_BLOCKED else tax,
-        "Legal_Entity__c": entity,
-        "Validation_Status__c": "Unvalidated" if deal.fate is Fate.AWAITS_CUSTOMER else "Valid",
+        "name": f"Client {deal.number:03d} Ltd", "currency": currency,
+        "tax_jurisdiction": "Atlantis" if deal.fate is Fate.STAYS_BLOCKED else tax,
+        "legal_entity": entity,
+        "validation_status": "unvalidated" if deal.fate is Fate.AWAITS_CUSTOMER else "valid",
     }
 
 
-def opportunity_fields(deal: Deal, account_id: str, account: dict[str, Any],
-                       rng: random.Random, methods: Sequence[str] = BILLING) -> dict[str, Any]:
+def opportunity_data(deal: Deal, account: dict[str, Any], rng: random.Random,
+                     methods: Sequence[str], seeder: Seeder) -> dict[str, Any]:
+    """An opportunity as canonical data, in the CRM's own stage names."""
     won = deal.fate is not Fate.NOT_WON
     return {
-        "Name": f"Client {deal.number:03d} — delivery programme", "AccountId": account_id,
-        "StageName": "Closed Won" if won else "Negotiation/Review",
-        "Amount": wire_amount(Decimal(rng.randrange(20_000, 900_000, 250))
-                              + Decimal(rng.choice(["0", "0.50", "0.25", "0.99"]))),
-        "CurrencyIsoCode": account["CurrencyIsoCode"], "CloseDate": "2026-11-20",
-        "Billing_Method__c": rng.choice(methods), "Contract_Status__c": "Approved",
-        "SOW_Status__c": "Pending" if deal.fate is Fate.AWAITS_SOW else "Approved",
-        "Legal_Entity__c": account["Legal_Entity__c"],
+        "name": f"Client {deal.number:03d} — delivery programme",
+        "stage": seeder.won_stage if won else seeder.open_stage,
+        "amount": (Decimal(rng.randrange(20_000, 900_000, 250))
+                   + Decimal(rng.choice(["0", "0.50", "0.25", "0.99"]))),
+        "currency": account["currency"], "close_date": "2026-11-20",
+        "billing_method": canonical_method(rng.choice(methods)), "contract_status": "approved",
+        "sow_status": "pending" if deal.fate is Fate.AWAITS_SOW else "approved",
+        "legal_entity": account["legal_entity"],
     }
+
+
+def canonical_method(method: str) -> str:
+    found = BILLING_METHODS.get(method)
+    return found.value if found is not None else method
 
 
 def cloud_event(kind: str, data: dict[str, Any]) -> dict[str, Any]:

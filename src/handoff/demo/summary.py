@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from handoff.connectors.twin_process import TwinProcess
 from handoff.demo.scenario import Fate
+from handoff.demo.systems import CrmSandbox, ErpSandbox
 from handoff.render import table
 from handoff.store import open_database
 from handoff.store.metrics import counts
@@ -42,6 +43,8 @@ class DemoSummary:
     reconciliation: dict[str, Any] = field(default_factory=dict)  # the run, as the API shows it
     expected_findings: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
+    crm_label: str = "Salesforce"
+    erp_label: str = "NetSuite"
 
     @property
     def findings(self) -> dict[str, int]:
@@ -59,7 +62,7 @@ class DemoSummary:
                 and all(400 <= status < 500 for _, status in self.refused))
 
 
-def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinProcess,
+def gather(database_url: str, fates: dict[str, Fate], crm: CrmSandbox, erp: ErpSandbox,
            refused: list[tuple[str, int]], seconds: float,
            reconciliation: dict[str, Any] | None = None) -> DemoSummary:
     db = open_database(database_url, migrate=False)
@@ -83,11 +86,7 @@ def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinP
                 provisioning, provisioning.c.opportunity_id == opportunities.c.id)
             .where(provisioning.c.status == "provisioned")).scalars())
     db.dispose()
-    with ns.control() as control:
-        erp = control.get("/_twin/summary").json()
-    with sf.control() as control:
-        crm = {r["Id"]: r.get("Handoff_Project_Id__c")
-               for r in _records(control.get("/_twin/records/Opportunity").json())}
+    held, shown = erp.counts(), crm.projects_shown()
     projects = {r.opportunity_id: r.project_target_id for r in rows if r.project_target_id}
     return DemoSummary(
         deals=len(fates), seconds=seconds,
@@ -95,13 +94,13 @@ def gather(database_url: str, fates: dict[str, Fate], sf: TwinProcess, ns: TwinP
         statuses=Counter(r.status for r in rows),
         blocked_by_gate=Counter(part.split(":")[0].strip() for r in rows
                                 if r.status == "blocked" for part in r.detail.split(";")),
-        counters=counters, refused=refused, faults=_faults(sf, ns),
-        erp_projects=erp["counts"]["job"], erp_customers=erp["counts"]["customer"],
-        erp_duplicate_external_ids=erp["duplicate_external_ids"],
-        crm_showing_project=sum(1 for v in crm.values() if v),
-        crm_project_mismatches=sum(1 for o, p in projects.items() if crm.get(o) != p),
+        counters=counters, refused=refused, faults=_faults(crm.twin, erp.twin),
+        erp_projects=held.projects, erp_customers=held.customers,
+        erp_duplicate_external_ids=held.duplicate_external_ids,
+        crm_showing_project=sum(1 for v in shown.values() if v),
+        crm_project_mismatches=sum(1 for o, p in projects.items() if shown.get(o) != p),
         open_dead_letters=dead, blocked_then_released=unblocked, fixed_fees=methods["fixed_fee"],
-        invoices=invoiced, erp_invoices=erp["transactions"]["invoice"],
+        invoices=invoiced, erp_invoices=held.invoices, crm_label=crm.label, erp_label=erp.label,
         reconciliation=reconciliation or {}, expected_findings=expected_findings(fates, methods),
         examples={**_examples(rows), "busiest": busiest or ""},
     )
@@ -116,15 +115,11 @@ def expected_findings(fates: dict[str, Fate], methods: Counter[str]) -> dict[str
     return {kind: n for kind, n in expected.items() if n}
 
 
-def _records(body: object) -> list[dict]:
-    return body.get("records", body.get("items", [])) if isinstance(body, dict) else list(body)
-
-
-def _faults(*twins: TwinProcess) -> dict[str, Counter[str]]:
+def _faults(crm: TwinProcess, erp: TwinProcess) -> dict[str, Counter[str]]:
     stats = {}
-    for twin in twins:
+    for role, twin in (("crm", crm), ("erp", erp)):
         with twin.control() as control:
-            stats[twin.system] = Counter(control.get("/_twin/stats").json())
+            stats[role] = Counter(control.get("/_twin/stats").json())
     return stats
 
 
@@ -136,11 +131,11 @@ def _examples(rows: list[sa.Row]) -> dict[str, str]:
 
 
 def render(s: DemoSummary, database_url: str) -> str:
-    c, sf, ns = s.counters, s.faults["salesforce"], s.faults["netsuite"]
+    c, crm, erp = s.counters, s.faults["crm"], s.faults["erp"]
     rows = [
         ["opportunities played", s.deals, ""],
         ["provisioned", s.statuses["provisioned"],
-         f"expected {s.expected_provisioned}; one project each in NetSuite, id shown in Salesforce"],
+         f"expected {s.expected_provisioned}; one project each in {s.erp_label}, id shown in {s.crm_label}"],
         ["  of which blocked first", s.blocked_then_released,
          "released when the customer master or the SOW approval caught up"],
         ["still blocked", s.statuses["blocked"], "release gates fail; the CRM shows why"],
@@ -152,8 +147,8 @@ def render(s: DemoSummary, database_url: str) -> str:
         ["bad input refused", len(s.refused), "recorded; nothing else changed"],
         *[[f"  {label}", "", f"HTTP {status}"] for label, status in s.refused],
         ["retried", c.get("retries", 0),
-         f"NetSuite 429×{ns['throttle']} 503×{ns['unavailable'] + ns['maintenance']} "
-         f"lost×{ns['lose_response']}; Salesforce limit×{sf['throttle']}"],
+         f"{s.erp_label} 429×{erp['throttle']} 503×{erp['unavailable'] + erp['maintenance']} "
+         f"lost×{erp['lose_response']}; {s.crm_label} limit×{crm['throttle']}"],
         ["parked / quarantined", f"{c.get('parked', 0)} / {c.get('quarantined', 0)}",
          "a person decides; `handoff replay` after the fix"],
         ["dead letters", s.open_dead_letters, ""],
@@ -162,10 +157,10 @@ def render(s: DemoSummary, database_url: str) -> str:
         ["reconciliation findings", sum(s.findings.values()), _reconciliation_detail(s)],
     ]
     checks = [
-        ["NetSuite projects", s.erp_projects, f"{s.erp_customers} customers"],
+        [f"{s.erp_label} projects", s.erp_projects, f"{s.erp_customers} customers"],
         ["duplicate external ids", s.erp_duplicate_external_ids, "must be 0"],
-        ["NetSuite invoices", s.erp_invoices, "one per fixed-fee deal, none twice"],
-        ["Salesforce deals showing a project", s.crm_showing_project,
+        [f"{s.erp_label} invoices", s.erp_invoices, "one per fixed-fee deal, none twice"],
+        [f"{s.crm_label} deals showing a project", s.crm_showing_project,
          f"{s.crm_project_mismatches} differ from handoff's record (must be 0)"],
     ]
     verdict = "every guarantee held" if s.ok else "SOMETHING DID NOT ADD UP — see above"

@@ -1,0 +1,142 @@
+"""The sandbox systems a demo (or a test) can run handoff against, by name: each CRM twin with
+the connector that seeds it in canonical terms, each ERP twin with what it holds. A system
+joins the demo, `handoff demo --crm … --erp …`, by adding its entry here.
+
+    CRM    seed and change accounts and deals from canonical data; read back which deals
+           show their project; handoff's config section and secrets for it
+    ERP    handoff's config section and secrets; how many customers, projects, duplicate
+           external ids and invoices it holds
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handoff.connectors.twin_process import TwinProcess
+
+
+@dataclass
+class Seeder:
+    """A CRM connector's seeding in canonical terms (demos and tests only)."""
+
+    won_stage: str
+    open_stage: str
+    create_account: Callable[[Mapping[str, Any]], str]
+    create_opportunity: Callable[[Mapping[str, Any]], str]
+    update_account: Callable[[str, Mapping[str, Any]], None]
+    update_opportunity: Callable[[str, Mapping[str, Any]], None]
+
+
+@dataclass
+class CrmSandbox:
+    name: str
+    label: str
+    twin: TwinProcess
+    connector: Any
+    seeder: Seeder
+    secrets: dict[str, str]
+    config: str                                  # its [systems.<name>] section
+    projects_shown: Callable[[], dict[str, Any]]  # deal id → the project id the CRM shows
+
+
+@dataclass(frozen=True)
+class ErpCounts:
+    customers: int
+    projects: int
+    duplicate_external_ids: int
+    invoices: int
+
+
+@dataclass
+class ErpSandbox:
+    name: str
+    label: str
+    twin: TwinProcess
+    secrets: dict[str, str]
+    config: str
+    counts: Callable[[], ErpCounts]
+
+
+def seeder_for(crm: Any) -> Seeder:
+    """The canonical seeding of a CRM connector."""
+    if crm.system == "hubspot":
+        from handoff.connectors.hubspot.mapping import company_properties, deal_properties
+
+        return Seeder("closedwon", "presentationscheduled",
+                      lambda data: crm.create_account(company_properties(data)),
+                      lambda data: crm.create_opportunity(
+                          deal_properties({k: v for k, v in data.items() if k != "account_id"}),
+                          company_id=data.get("account_id")),
+                      lambda i, data: crm.update_account(i, company_properties(data)),
+                      lambda i, data: crm.update_opportunity(i, deal_properties(data)))
+    from handoff.connectors.salesforce.mapping import account_record, opportunity_record
+
+    return Seeder("Closed Won", "Negotiation/Review",
+                  lambda data: crm.create_account(account_record(data)),
+                  lambda data: crm.create_opportunity(opportunity_record(data)),
+                  lambda i, data: crm.update_account(i, account_record(data)),
+                  lambda i, data: crm.update_opportunity(i, opportunity_record(data)))
+
+
+def twin_records(twin: TwinProcess, path: str) -> list[dict[str, Any]]:
+    with twin.control() as control:
+        body = control.get(path).raise_for_status().json()
+    return body.get("records", body.get("items", [])) if isinstance(body, dict) else list(body)
+
+
+def salesforce_section(twin: TwinProcess) -> str:
+    return (f'[systems.salesforce]\ninstance_url = "{twin.base_url}"\n'
+            f'ca_file = "{Path(twin.ca_file or "").resolve()}"\n')
+
+
+def netsuite_section(twin: TwinProcess) -> str:
+    return (f'\n[systems.netsuite]\nbase_url = "{twin.base_url}/services/rest"\n'
+            'subsidiary_ids = { US01 = "2", UK01 = "3", DE01 = "4" }\n')
+
+
+def salesforce(stack: ExitStack, tls_dir: Path) -> CrmSandbox:
+    from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
+
+    twin = stack.enter_context(TwinProcess("salesforce", tls_dir))
+    crm = SalesforceConnector(SalesforceSettings(twin.base_url, session_id="SANDBOX_SESSION",
+                                                 ca_file=twin.ca_file))
+    stack.callback(crm.close)
+    return CrmSandbox("salesforce", "Salesforce", twin, crm, seeder_for(crm),
+                      {"HANDOFF_SALESFORCE_SESSION_ID": "SANDBOX_SESSION"}, salesforce_section(twin),
+                      lambda: {r["Id"]: r.get("Handoff_Project_Id__c")
+                               for r in twin_records(twin, "/_twin/records/Opportunity")})
+
+
+def hubspot(stack: ExitStack, tls_dir: Path) -> CrmSandbox:
+    from handoff.connectors.hubspot import HubSpotConnector, HubSpotSettings
+    from handoff.connectors.hubspot.twin import SANDBOX_TOKEN
+
+    twin = stack.enter_context(TwinProcess("hubspot", tls_dir))
+    crm = HubSpotConnector(HubSpotSettings(access_token=SANDBOX_TOKEN, base_url=twin.base_url))
+    stack.callback(crm.close)
+    return CrmSandbox("hubspot", "HubSpot", twin, crm, seeder_for(crm),
+                      {"HANDOFF_HUBSPOT_ACCESS_TOKEN": SANDBOX_TOKEN},
+                      f'[systems.hubspot]\nbase_url = "{twin.base_url}"\n',
+                      lambda: {r["id"]: r["properties"].get("handoff_project_id")
+                               for r in twin_records(twin, "/_twin/records/deals")})
+
+
+def netsuite(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
+    twin = stack.enter_context(TwinProcess("netsuite", tls_dir))
+
+    def counts() -> ErpCounts:
+        with twin.control() as control:
+            held = control.get("/_twin/summary").raise_for_status().json()
+        return ErpCounts(held["counts"]["customer"], held["counts"]["job"],
+                         held["duplicate_external_ids"], held["transactions"]["invoice"])
+
+    return ErpSandbox("netsuite", "NetSuite", twin, {"HANDOFF_NETSUITE_TOKEN": "sandbox-token"},
+                      netsuite_section(twin), counts)
+
+
+CRMS: dict[str, Callable[[ExitStack, Path], CrmSandbox]] = {"salesforce": salesforce, "hubspot": hubspot}
+ERPS: dict[str, Callable[[ExitStack, Path], ErpSandbox]] = {"netsuite": netsuite}
