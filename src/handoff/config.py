@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from handoff.connectors.fieldmap import line_finder, parse_field_map
 from handoff.domain import MilestoneStatus
 from handoff.engine.retry import RetryPolicy
 from handoff.errors import ConfigError
@@ -129,6 +130,8 @@ class Settings:
 def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Settings:
     path = path or _default_path(env)
     raw = _read(path) if path else {}
+    if path:
+        _check_field_maps(raw.get("systems", {}), path)
     unknown = set(raw) - SECTIONS
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
@@ -149,6 +152,17 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         systems=raw.get("systems", {}),
         source=str(path) if path else "defaults",
     )
+
+
+def _check_field_maps(systems: Mapping[str, Any], path: Path) -> None:
+    """Every `[systems.<name>.mapping.<object>]` table, checked now: an error names its line."""
+    where = line_finder(path.read_text(encoding="utf-8"))
+    for name, table in systems.items():
+        if isinstance(table, Mapping) and "mapping" in table:
+            try:
+                parse_field_map(name, table["mapping"], where)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
 
 
 def _default_path(env: Mapping[str, str]) -> Path | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from handoff.connectors.fieldmap import NO_MAPPING, FieldMap
 from handoff.connectors.hubspot import mapping as hubspot_mapping
 from handoff.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
@@ -27,13 +28,14 @@ SUBSIDIARIES = {"US01": "2", "UK01": "3", "DE01": "4"}
 class CrmDriver:
     name: str
     twin: TwinProcess
-    make: Callable[..., Any]                          # (page_size=None, bad_auth=False) → connector
+    make: Callable[..., Any]                          # (page_size, bad_auth, field_map) → connector
     seed: Callable[[Any, dict[str, Any], dict[str, Any]], str]  # (crm, account, deal) → deal id
     won_stage: str = "Closed Won"
 
-    def connector(self, page_size: int | None = None, bad_auth: bool = False) -> Any:
+    def connector(self, page_size: int | None = None, bad_auth: bool = False,
+                  field_map: FieldMap = NO_MAPPING) -> Any:
         reset_twin(self.twin)
-        return self.make(page_size=page_size, bad_auth=bad_auth)
+        return self.make(page_size=page_size, bad_auth=bad_auth, field_map=field_map)
 
     def faults(self, **plan: Any) -> None:
         with self.twin.control() as control:
@@ -61,13 +63,13 @@ class ErpDriver:
 def salesforce(request: pytest.FixtureRequest) -> CrmDriver:
     twin = request.getfixturevalue("salesforce_twin")
 
-    def make(page_size: int | None, bad_auth: bool) -> SalesforceConnector:
+    def make(page_size: int | None, bad_auth: bool, field_map: FieldMap) -> SalesforceConnector:
         if page_size:
             with twin.control() as control:
                 control.put("/_twin/settings", json={"query_batch_size": page_size}).raise_for_status()
         return SalesforceConnector(SalesforceSettings(
             twin.base_url, session_id="EXPIRED" if bad_auth else "SANDBOX_SESSION",
-            ca_file=twin.ca_file, timeout=10))
+            ca_file=twin.ca_file, timeout=10, field_map=field_map))
 
     def seed(crm: SalesforceConnector, account: dict[str, Any], deal: dict[str, Any]) -> str:
         account_id = crm.create_account(salesforce_mapping.account_record(account))
@@ -80,8 +82,8 @@ def salesforce(request: pytest.FixtureRequest) -> CrmDriver:
 def hubspot(request: pytest.FixtureRequest) -> CrmDriver:
     twin = request.getfixturevalue("hubspot_twin")
 
-    def make(page_size: int | None, bad_auth: bool) -> Any:
-        overrides: dict[str, Any] = {"page_size": page_size} if page_size else {}
+    def make(page_size: int | None, bad_auth: bool, field_map: FieldMap) -> Any:
+        overrides: dict[str, Any] = {"field_map": field_map} | ({"page_size": page_size} if page_size else {})
         if bad_auth:
             overrides["access_token"] = "revoked-token"
         with twin.control() as control:

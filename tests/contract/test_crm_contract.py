@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from handoff.connectors.contract import CrmSource
+from handoff.connectors.fieldmap import parse_field_map
 from handoff.connectors.ports import BillingSummary, CrmStatusUpdate
 from handoff.domain import Money, ProvisioningStatus
-from handoff.errors import PermanentError, ThrottledError, TransientError
+from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from tests.contract.drivers import ACCOUNT, CRM_DRIVERS, DEAL, CrmDriver
 
 CANONICAL_DEAL_KEYS = {"id", "name", "account_id", "stage", "is_won", "amount", "currency", "close_date",
@@ -96,3 +97,26 @@ def test_a_refused_credential_is_permanent_and_says_so(driver: CrmDriver) -> Non
     assert caught.value.system == driver.name
     assert any(word in caught.value.message.lower()
                for word in ("auth", "session", "token", "credential", "login"))
+
+
+def test_a_configured_field_mapping_reads_fields_where_the_firm_keeps_them(driver: CrmDriver) -> None:
+    """The firm keeps its company code in the description: mapped through a lookup table; and
+    every deal is billed by fixed fee whatever the CRM says."""
+    rules = {"opportunity": {"legal_entity": {"from": DESCRIPTION[driver.name],
+                                              "lookup": {"Company 1000": "UK01"}},
+                             "billing_method": {"constant": "fixed_fee"}}}
+    crm = driver.connector(field_map=parse_field_map(driver.name, rules, lambda _key: ""))
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    deal = driver.seed(crm, ACCOUNT, DEAL | {"stage": driver.won_stage, "description": "Company 1000",
+                                             "billing_method": "milestone"})
+    [seen] = list(crm.changed_opportunities(since))
+    assert (seen["legal_entity"], seen["billing_method"]) == ("UK01", "fixed_fee")
+    assert crm.opportunity_event_data(deal) == seen
+    driver.faults()
+    crm.update_opportunity(deal, {DESCRIPTION[driver.name]: "Company 9999"})
+    with pytest.raises(DataError) as caught:
+        crm.opportunity_event_data(deal)
+    assert caught.value.field == "legal_entity" and "Company 9999" in caught.value.message
+
+
+DESCRIPTION = {"salesforce": "Description", "hubspot": "description"}

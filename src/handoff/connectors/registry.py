@@ -29,6 +29,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from handoff.connectors.fieldmap import parse_field_map
 from handoff.connectors.ports import CrmConnector, ErpConnector
 from handoff.errors import ConfigError
 
@@ -75,6 +76,11 @@ def _chosen(systems: Mapping[str, Any], role: str, known: tuple[str, ...]) -> st
 
 def _settings(kind: type, name: str, systems: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     options = dict(systems.get(name, {}))
+    if "mapping" in options:  # checked with its line numbers when the configuration loaded
+        if "field_map" not in {f.name for f in dataclasses.fields(kind)}:
+            raise ConfigError(f"[systems.{name}.mapping]: field mapping is for the CRM a deal comes "
+                              "from; this system takes none")
+        options["field_map"] = parse_field_map(name, options.pop("mapping"), lambda _key: "")
     secrets = SECRETS[name]
     leaked = set(options) & set(secrets)
     if leaked:

@@ -148,19 +148,20 @@ class HubSpotConnector:
 
     def changed_opportunities(self, since: datetime) -> Iterator[dict[str, Any]]:
         """Canonical event data of every deal modified after `since`, oldest first."""
-        properties = deal_properties_to_read(self.props)
+        properties = self._properties("opportunity", deal_properties_to_read(self.props))
         for page in self._changed(self._deal_search, properties, since):
             companies = self._companies_of([r["id"] for r in page])
             won = self.won_stages()
             for record in page:
-                yield opportunity_event_data(record, companies.get(record["id"]), won, self.props)
+                yield self._mapped("opportunity", record, opportunity_event_data(
+                    record, companies.get(record["id"]), won, self.props))
 
     def changed_accounts(self, since: datetime) -> Iterator[dict[str, Any]]:
         """Canonical customer event data of every company modified after `since`."""
-        properties = company_properties_to_read(self.props)
+        properties = self._properties("customer", company_properties_to_read(self.props))
         for page in self._changed(self._company_search, properties, since):
             for record in page:
-                yield customer_event_data(record, self.props)
+                yield self._mapped("customer", record, customer_event_data(record, self.props))
 
     # --- reconciliation -------------------------------------------------------------------
 
@@ -201,17 +202,26 @@ class HubSpotConnector:
 
     def opportunity_event_data(self, opportunity_id: str) -> dict[str, Any]:
         """One deal as canonical event data, with its primary company (two calls)."""
-        properties = deal_properties_to_read(self.props)
+        properties = self._properties("opportunity", deal_properties_to_read(self.props))
         obj = self._call(lambda: self._deals.get_by_id(opportunity_id, properties=properties,
                                                        **self._timeout))
-        return opportunity_event_data(_record(obj), self.company_of(opportunity_id), self.won_stages(),
-                                      self.props)
+        record = _record(obj)
+        return self._mapped("opportunity", record, opportunity_event_data(
+            record, self.company_of(opportunity_id), self.won_stages(), self.props))
 
     def customer_event_data(self, company_id: str) -> dict[str, Any]:
-        properties = company_properties_to_read(self.props)
+        properties = self._properties("customer", company_properties_to_read(self.props))
         obj = self._call(lambda: self._companies.get_by_id(company_id, properties=properties,
                                                            **self._timeout))
-        return customer_event_data(_record(obj), self.props)
+        record = _record(obj)
+        return self._mapped("customer", record, customer_event_data(record, self.props))
+
+    def _properties(self, obj: str, built_in: list[str]) -> list[str]:
+        return list(dict.fromkeys([*built_in, *self.settings.field_map.sources(obj)]))
+
+    def _mapped(self, obj: str, record: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """The configured field mapping over the built-in one (connectors/fieldmap.py)."""
+        return self.settings.field_map.apply(obj, record.get("properties") or {}, data)
 
     def company_of(self, opportunity_id: str) -> str | None:
         """The id of the deal's primary company, if it has one."""

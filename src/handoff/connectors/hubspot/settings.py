@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from handoff.connectors.fieldmap import NO_MAPPING, FieldMap
 from handoff.errors import ConfigError
 
 HUBSPOT_API = "https://api.hubapi.com"
@@ -83,6 +84,7 @@ class HubSpotSettings:
     search_requests_per_second: float = 3.0  # under search's own rate (4/s in an old changelog)
     search_result_cap: int = 10_000  # a search query pages this deep at most
     max_connections: int = 16        # one per worker thread sharing the connector
+    field_map: FieldMap = NO_MAPPING  # [systems.hubspot.mapping.*]: connectors/fieldmap.py
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token.strip():

@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from handoff.connectors.fieldmap import NO_MAPPING, FieldMap
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.connectors.retry_after import retry_after_seconds
 from handoff.connectors.salesforce.errors import record_error, translate
@@ -59,6 +60,7 @@ class SalesforceSettings:
     ca_file: str | None = None
     api_version: str = "59.0"
     timeout: float = 30.0
+    field_map: FieldMap = NO_MAPPING  # [systems.salesforce.mapping.*]: connectors/fieldmap.py
 
     def __post_init__(self) -> None:
         login = (self.username, self.password, self.security_token)
@@ -148,13 +150,13 @@ class SalesforceConnector:
 
     def changed_opportunities(self, since: datetime) -> Iterator[dict[str, Any]]:
         """Canonical event data of every opportunity modified after `since`, oldest first."""
-        for record in self._changed("Opportunity", OPPORTUNITY_FIELDS, since):
-            yield opportunity_event_data(record)
+        for record in self._changed("Opportunity", self._fields("opportunity", OPPORTUNITY_FIELDS), since):
+            yield self._opportunity(record)
 
     def changed_accounts(self, since: datetime) -> Iterator[dict[str, Any]]:
         """Canonical customer event data of every account modified after `since`."""
-        for record in self._changed("Account", ACCOUNT_FIELDS, since):
-            yield customer_event_data(record)
+        for record in self._changed("Account", self._fields("customer", ACCOUNT_FIELDS), since):
+            yield self._customer(record)
 
     # --- reconciliation -------------------------------------------------------------------
 
@@ -174,10 +176,19 @@ class SalesforceConnector:
 
     def opportunity_event_data(self, opportunity_id: str) -> dict[str, Any]:
         """One opportunity as canonical event data (one REST GET)."""
-        return opportunity_event_data(self.get_opportunity(opportunity_id))
+        return self._opportunity(self.get_opportunity(opportunity_id))
 
     def customer_event_data(self, account_id: str) -> dict[str, Any]:
-        return customer_event_data(self.get_account(account_id))
+        return self._customer(self.get_account(account_id))
+
+    def _opportunity(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return self.settings.field_map.apply("opportunity", record, opportunity_event_data(record))
+
+    def _customer(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return self.settings.field_map.apply("customer", record, customer_event_data(record))
+
+    def _fields(self, obj: str, built_in: Sequence[str]) -> list[str]:
+        return list(dict.fromkeys([*built_in, *self.settings.field_map.sources(obj)]))
 
     # --- seeding (demos and tests) --------------------------------------------------------
 
