@@ -35,6 +35,30 @@ def hubspot_twin(tls_dir: Path) -> Iterator[TwinProcess]:
         yield twin
 
 
+@pytest.fixture(scope="session")
+def dynamics_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("dynamics", tls_dir) as twin:
+        yield twin
+
+
+@pytest.fixture(scope="session")
+def businesscentral_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("businesscentral", tls_dir) as twin:
+        yield twin
+
+
+@pytest.fixture(scope="session")
+def oracle_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("oracle", tls_dir) as twin:
+        yield twin
+
+
+@pytest.fixture(scope="session")
+def sap_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("sap", tls_dir) as twin:
+        yield twin
+
+
 def reset_twin(twin: TwinProcess) -> None:
     with twin.control() as control:
         control.post("/_twin/reset").raise_for_status()

@@ -352,9 +352,9 @@ async def test_a_notification_without_its_version_needs_a_reader(db) -> None:
 @pytest.mark.anyio
 async def test_other_content_types_and_systems_are_refused(client, db) -> None:
     assert (await post_salesforce(client, b"x", "text/plain")).status_code == 415
-    response = await client.post("/webhooks/stripe", content=b"{}")
+    response = await client.post("/webhooks/zendesk", content=b"{}")
     assert response.status_code == 404
-    assert response.json()["error"]["message"].startswith("no webhook for system 'stripe'")
+    assert response.json()["error"]["message"].startswith("no webhook for system 'zendesk'")
     assert untouched(db)
 
 

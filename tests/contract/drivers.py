@@ -18,8 +18,15 @@ from handoff.connectors.salesforce import SalesforceConnector, SalesforceSetting
 from handoff.connectors.salesforce import mapping as salesforce_mapping
 from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings
 from handoff.connectors.twin_process import TwinProcess
+from handoff.demo.systems import seeder_for
 from tests.conftest import reset_twin
-from tests.connectors import hubspot_support
+from tests.connectors import (
+    businesscentral_support,
+    dynamics_support,
+    hubspot_support,
+    oracle_support,
+    sap_support,
+)
 
 SUBSIDIARIES = {"US01": "2", "UK01": "3", "DE01": "4"}
 
@@ -48,6 +55,9 @@ class ErpDriver:
     make: Callable[..., Any]                  # (page_size=None, bad_auth=False) → connector
     twin: TwinProcess | None = None           # None: a real server, no faults to inject
     refusal: str = "missing customer"         # what the ERP refuses: see test_erp_contract
+    holds_value: bool = True                  # its projects show their value and currency
+    names_documents: bool = True              # its documents name their deal (reconciliation)
+    bills: bool = True                        # it issues invoices (SAP's billing run does its own)
 
     def connector(self, page_size: int | None = None, bad_auth: bool = False) -> Any:
         if self.twin is not None:
@@ -124,8 +134,62 @@ def tryton(request: pytest.FixtureRequest) -> ErpDriver:
     return ErpDriver("tryton", make, refusal="another currency")
 
 
-CRM_DRIVERS = {"salesforce": salesforce, "hubspot": hubspot}
-ERP_DRIVERS = {"netsuite": netsuite, "tryton": tryton}
+def dynamics(request: pytest.FixtureRequest) -> CrmDriver:
+    twin = request.getfixturevalue("dynamics_twin")
+
+    def make(page_size: int | None, bad_auth: bool, field_map: FieldMap) -> Any:
+        options: dict[str, Any] = {"field_map": field_map} | ({"page_size": page_size} if page_size else {})
+        if bad_auth:
+            options["access_token"] = "eyJ.revoked"
+        return dynamics_support.connector(twin, **options)
+
+    def seed(crm: Any, account: dict[str, Any], deal: dict[str, Any]) -> str:
+        seeder = seeder_for(crm)
+        return seeder.create_opportunity(deal | {"account_id": seeder.create_account(account)})
+
+    return CrmDriver("dynamics", twin, make, seed, won_stage="Won")
+
+
+def businesscentral(request: pytest.FixtureRequest) -> ErpDriver:
+    twin = request.getfixturevalue("businesscentral_twin")
+
+    def make(page_size: int | None, bad_auth: bool) -> Any:
+        options: dict[str, Any] = {"page_size": page_size} if page_size else {}
+        return businesscentral_support.connector(
+            twin, **({"token": "revoked-token"} if bad_auth else {}), **options)
+
+    # API v2.0 projects hold a number and a name only (no customer, value or currency), and
+    # a document's key is kept upper-cased: a lower-case deal id cannot be read back from it.
+    return ErpDriver("businesscentral", make, twin, refusal="customer currency", holds_value=False,
+                     names_documents=False)
+
+
+def oracle(request: pytest.FixtureRequest) -> ErpDriver:
+    twin = request.getfixturevalue("oracle_twin")
+
+    def make(page_size: int | None, bad_auth: bool) -> Any:
+        options: dict[str, Any] = {"page_size": page_size} if page_size else {}
+        return oracle_support.connector(twin, **({"password": "wrong-password"} if bad_auth else {}),
+                                        **options)
+
+    return ErpDriver("oracle", make, twin)
+
+
+def sap(request: pytest.FixtureRequest) -> ErpDriver:
+    twin = request.getfixturevalue("sap_twin")
+
+    def make(page_size: int | None, bad_auth: bool) -> Any:
+        options: dict[str, Any] = {"page_size": page_size} if page_size else {}
+        return sap_support.connector(twin, **({"password": "wrong-password"} if bad_auth else {}),
+                                     **options)
+
+    # An enterprise project holds no contract value; SAP's own billing run makes the invoices.
+    return ErpDriver("sap", make, twin, refusal="unknown legal entity", holds_value=False, bills=False)
+
+
+CRM_DRIVERS = {"salesforce": salesforce, "hubspot": hubspot, "dynamics": dynamics}
+ERP_DRIVERS = {"netsuite": netsuite, "tryton": tryton, "businesscentral": businesscentral, "oracle": oracle,
+               "sap": sap}
 ERP_TWINS = [name for name in ERP_DRIVERS if name != "tryton"]  # faults can be injected
 
 ACCOUNT = {"name": "Contract Test Ltd", "currency": "USD", "tax_jurisdiction": "US-CA",

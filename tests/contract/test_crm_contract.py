@@ -119,4 +119,4 @@ def test_a_configured_field_mapping_reads_fields_where_the_firm_keeps_them(drive
     assert caught.value.field == "legal_entity" and "Company 9999" in caught.value.message
 
 
-DESCRIPTION = {"salesforce": "Description", "hubspot": "description"}
+DESCRIPTION = {"salesforce": "Description", "hubspot": "description", "dynamics": "description"}

@@ -24,6 +24,12 @@ def driver(request: pytest.FixtureRequest) -> ErpDriver:
     return ERP_DRIVERS[request.param](request)
 
 
+@pytest.fixture(params=[name for name in sorted(ERP_DRIVERS) if name != "sap"])
+def billing_driver(request: pytest.FixtureRequest) -> ErpDriver:
+    """The ERPs that issue invoices themselves."""
+    return ERP_DRIVERS[request.param](request)
+
+
 @pytest.fixture(params=ERP_TWINS)
 def twin_driver(request: pytest.FixtureRequest) -> ErpDriver:
     return ERP_DRIVERS[request.param](request)
@@ -48,7 +54,7 @@ def provision(erp: Any, n: str, value: str = "90000.00") -> str:
 
 def test_it_is_a_whole_erp_target_with_a_budget(driver: ErpDriver) -> None:
     erp = driver.connector()
-    assert isinstance(erp, ErpTarget) and isinstance(erp, BillingSource)
+    assert isinstance(erp, ErpTarget) and isinstance(erp, BillingSource) == driver.bills
     assert erp.budget.source and erp.budget.concurrency
 
 
@@ -61,20 +67,27 @@ def test_upserts_by_external_id_leave_one_record_and_the_listing_pages(driver: E
         provision(erp, f"{tag}{n}")
     figures = {f.deal_id: f for f in erp.project_figures() if f.deal_id.startswith(f"006CT{tag}")}
     assert sorted(figures) == [f"006CT{tag}{n}" for n in range(1, 6)]
-    assert (figures[f"006CT{tag}1"].value, figures[f"006CT{tag}1"].currency) == (Decimal("95000.00"), "USD")
+    if driver.holds_value:
+        assert (figures[f"006CT{tag}1"].value, figures[f"006CT{tag}1"].currency) == (
+            Decimal("95000.00"), "USD")
 
 
-def test_an_invoice_is_issued_once_per_business_key(driver: ErpDriver) -> None:
+def test_an_invoice_is_issued_once_per_business_key(billing_driver: ErpDriver) -> None:
+    driver = billing_driver
     erp = driver.connector()
     tag = driver.name[:2].upper() + "I"
-    project_id = provision(erp, tag)
+    customer_id = erp.upsert_customer(f"HO-C-001CT{tag}", customer(tag)).target_id
+    project_id = erp.upsert_project(project(tag), customer_id).target_id
     line = Milestone("fee", "Fixed fee", Money(Decimal("90000.00"), "USD"))
-    request = InvoiceRequest(f"HO-I-006CT{tag}-fee", f"006CT{tag}", line, date(2026, 11, 26))
+    request = InvoiceRequest(f"HO-I-006CT{tag}-fee", f"006CT{tag}", line, date(2026, 11, 26),
+                             customer_target_id=customer_id)
     first, again = erp.issue_invoice(request, project_id), erp.issue_invoice(request, project_id)
     assert first.target_id == again.target_id and first.total == Money(Decimal("90000.00"), "USD")
     assert erp.read_invoice(first.target_id).amount_due == first.total
-    documents = [d for d in erp.document_figures() if d.deal_id == f"006CT{tag}"]
-    assert [(d.document_id, d.total) for d in documents] == [(first.target_id, Decimal("90000.00"))]
+    documents = [d for d in erp.document_figures() if d.document_id == first.target_id]
+    assert [(d.total, d.status) for d in documents] == [(Decimal("90000.00"), "posted")]
+    if driver.names_documents:
+        assert documents[0].deal_id == f"006CT{tag}"
 
 
 def test_a_call_whose_answer_was_lost_leaves_one_record_when_repeated(twin_driver: ErpDriver) -> None:
@@ -110,6 +123,16 @@ def test_unavailability_is_transient(twin_driver: ErpDriver) -> None:
 def test_a_record_the_erp_refuses_is_a_data_error_naming_the_field(driver: ErpDriver) -> None:
     erp = driver.connector()
     customer_id = erp.upsert_customer("HO-C-001CTBAD", customer("BAD")).target_id
+    if driver.refusal == "unknown legal entity":
+        with pytest.raises(DataError) as caught:
+            erp.upsert_customer("HO-C-001CTLE", replace(customer("LE"), legal_entity="XX99"))
+        assert caught.value.field and caught.value.system == driver.name
+        return
+    if driver.refusal == "customer currency":
+        with pytest.raises(DataError) as caught:
+            erp.upsert_customer("HO-C-001CTYEN", replace(customer("YEN"), currency="JPY"))
+        assert caught.value.field and caught.value.system == driver.name
+        return
     refused = {"missing customer": (project("BAD"), "999999", None),
                "another currency": (replace(project("BAD"), value=Money(Decimal("10.00"), "EUR")),
                                     customer_id, "currency")}

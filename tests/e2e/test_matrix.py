@@ -19,6 +19,7 @@ from handoff.config import PollSettings, Settings, WorkerSettings
 from handoff.demo import scenario
 from handoff.demo.systems import CRMS, ERPS, CrmSandbox, ErpSandbox
 from handoff.engine.clock import utcnow
+from handoff.engine.exceptions import open_exceptions
 from handoff.engine.inbox import accept
 from handoff.engine.retry import RetryPolicy
 from handoff.store.db import open_database
@@ -70,7 +71,9 @@ def test_one_customer_and_one_project_per_deal_whatever_the_pair(
     set_faults(erp, {})
     set_faults(crm, {})
     held = erp.counts()
-    assert (held.customers, held.projects, held.duplicate_external_ids) == (DEALS, DEALS, 0)
+    with db.reading() as conn:
+        stuck = [(x.business_key, x.message) for x in open_exceptions(conn)]
+    assert (held.customers, held.projects, held.duplicate_external_ids) == (DEALS, DEALS, 0), stuck
     shown = crm.projects_shown()
     assert sum(1 for deal in deals if shown.get(deal["id"])) == DEALS
     connector.close()

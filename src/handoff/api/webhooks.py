@@ -33,13 +33,14 @@ from handoff.engine.clock import utcnow
 from handoff.errors import IntakeError
 from handoff.store.db import Database
 from handoff.webhooks import hubspot, salesforce
+from handoff.webhooks import stripe as stripe_webhooks
 from handoff.webhooks.delivery import deliver, record_refusal
 from handoff.webhooks.reading import CrmRecordReader, crm_readers
 
 __all__ = ["WebhookSecrets", "crm_readers", "webhook_secrets", "webhooks_router"]
 
 MAX_BODY = 4 * 1024 * 1024  # bytes; HubSpot sends < 100 events, Salesforce ≤ 100 notifications
-SYSTEMS = ("hubspot", "salesforce")
+SYSTEMS = ("hubspot", "salesforce", "stripe")
 
 
 @dataclass(frozen=True)
@@ -47,18 +48,21 @@ class WebhookSecrets:
     hubspot_client_secret: str | None = field(default=None, repr=False)
     salesforce_organization_id: str | None = None
     base_url: str | None = None
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
 
 
 def webhook_secrets(env: Mapping[str, str] | None = None) -> WebhookSecrets:
     """The webhook settings from the environment (HANDOFF_HUBSPOT_CLIENT_SECRET,
-    HANDOFF_SALESFORCE_ORGANIZATION_ID, HANDOFF_WEBHOOK_BASE_URL); unset or blank is None."""
+    HANDOFF_SALESFORCE_ORGANIZATION_ID, HANDOFF_WEBHOOK_BASE_URL, HANDOFF_STRIPE_WEBHOOK_SECRET);
+    unset or blank is None."""
     env = os.environ if env is None else env
 
     def get(name: str) -> str | None:
         return (env.get(name) or "").strip() or None
 
     return WebhookSecrets(get("HANDOFF_HUBSPOT_CLIENT_SECRET"),
-                          get("HANDOFF_SALESFORCE_ORGANIZATION_ID"), get("HANDOFF_WEBHOOK_BASE_URL"))
+                          get("HANDOFF_SALESFORCE_ORGANIZATION_ID"), get("HANDOFF_WEBHOOK_BASE_URL"),
+                          stripe_webhooks.webhook_secret(env))
 
 
 def _error(status: int, message: str, field_name: str | None = None) -> dict[str, Any]:
@@ -103,6 +107,13 @@ SALESFORCE_RESPONSES: dict[int | str, dict[str, Any]] = {
     502: {"description": "Salesforce refused to give a record the event names"},
     503: {"description": "No Salesforce reader to read the records, or Salesforce could not be "
                          "read now: the sender retries"},
+}
+STRIPE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Taken: the deal's invoices are read from Stripe again and the CRM told"},
+    400: {"description": "Not a Stripe event"},
+    401: {"description": "Missing or bad Stripe-Signature, or a timestamp more than 5 minutes away"},
+    404: {"description": "Stripe webhooks are not enabled (no HANDOFF_STRIPE_WEBHOOK_SECRET)"},
+    413: {"description": f"Body over {MAX_BODY} bytes"},
 }
 HUBSPOT_BODY = {"requestBody": {"required": True, "description": "HubSpot's webhook event array.",
                                 "content": {"application/json": {"schema": {"type": "array",
@@ -176,6 +187,18 @@ def webhooks_router(db: Database, secrets: WebhookSecrets,
                               field="content-type")
 
         return await handle(request, salesforce.SOURCE, work)
+
+    @router.post("/stripe", summary="Stripe webhooks: Stripe-Signature verified; an invoice or credit "
+                                    "note event has billing read the deal's documents again",
+                 responses=STRIPE_RESPONSES)
+    async def stripe_webhook(request: Request) -> Response:
+        signature = request.headers.get(stripe_webhooks.SIGNATURE)
+
+        def work(raw: bytes, now: datetime) -> Response:
+            return JSONResponse(stripe_webhooks.receive(db, raw, signature, now,
+                                                        secrets.stripe_webhook_secret))
+
+        return await handle(request, stripe_webhooks.SOURCE, work)
 
     @router.post("/{system}", summary="Any other system: 404", include_in_schema=False)
     async def unknown_webhook(request: Request, system: str) -> Response:

@@ -12,9 +12,22 @@ the environment only.
     [systems.hubspot]             # HANDOFF_HUBSPOT_ACCESS_TOKEN  (with crm = "hubspot")
     base_url = "https://api.hubapi.com"
 
+    [systems.dynamics]            # HANDOFF_DYNAMICS_ACCESS_TOKEN  (with crm = "dynamics")
+    base_url = "https://<org>.crm.dynamics.com"
+
     [systems.netsuite]            # HANDOFF_NETSUITE_TOKEN
     base_url = "https://<account>.suitetalk.api.netsuite.com/services/rest"
     subsidiary_ids = { US01 = "2" }
+
+    [systems.businesscentral]     # HANDOFF_BUSINESSCENTRAL_TOKEN  (with erp = "businesscentral")
+    tenant = "contoso.onmicrosoft.com"
+    environment = "production"
+    company_id = "…"              # GET …/api/v2.0/companies
+    legal_entities = ["US01"]
+
+    [systems.oracle]              # HANDOFF_ORACLE_USER and _PASSWORD, or HANDOFF_ORACLE_TOKEN
+    base_url = "https://<pod>.fa.<region>.oraclecloud.com"
+    business_units = { US01 = "US1 Business Unit" }
 
     [systems.tryton]              # HANDOFF_TRYTON_PASSWORD  (with erp = "tryton")
     url = "https://erp.example.com/"
@@ -39,13 +52,22 @@ SECRETS = {
                    "password": "HANDOFF_SALESFORCE_PASSWORD",
                    "security_token": "HANDOFF_SALESFORCE_SECURITY_TOKEN"},
     "hubspot": {"access_token": "HANDOFF_HUBSPOT_ACCESS_TOKEN"},
+    "dynamics": {"access_token": "HANDOFF_DYNAMICS_ACCESS_TOKEN"},
+    "businesscentral": {"token": "HANDOFF_BUSINESSCENTRAL_TOKEN"},
+    "sap": {"user": "HANDOFF_SAP_USER", "password": "HANDOFF_SAP_PASSWORD"},
+    "oracle": {"user": "HANDOFF_ORACLE_USER", "password": "HANDOFF_ORACLE_PASSWORD",
+               "token": "HANDOFF_ORACLE_TOKEN"},
     "netsuite": {"token": "HANDOFF_NETSUITE_TOKEN"},
     "tryton": {"password": "HANDOFF_TRYTON_PASSWORD"},
 }
 
 
 def connect_crm(systems: Mapping[str, Any], env: Mapping[str, str]) -> CrmConnector:
-    name = _chosen(systems, "crm", ("salesforce", "hubspot"))
+    name = _chosen(systems, "crm", ("salesforce", "hubspot", "dynamics"))
+    if name == "dynamics":
+        from handoff.connectors.dynamics import DynamicsConnector, DynamicsSettings
+
+        return DynamicsConnector(_settings(DynamicsSettings, name, systems, env))
     if name == "hubspot":
         from handoff.connectors.hubspot.client import HubSpotConnector
         from handoff.connectors.hubspot.settings import HubSpotSettings
@@ -57,7 +79,19 @@ def connect_crm(systems: Mapping[str, Any], env: Mapping[str, str]) -> CrmConnec
 
 
 def connect_erp(systems: Mapping[str, Any], env: Mapping[str, str]) -> ErpConnector:
-    name = _chosen(systems, "erp", ("netsuite", "tryton"))
+    name = _chosen(systems, "erp", ("netsuite", "tryton", "businesscentral", "oracle", "sap"))
+    if name == "sap":
+        from handoff.connectors.sap import SapConnector, SapSettings
+
+        return SapConnector(_settings(SapSettings, name, systems, env))
+    if name == "oracle":
+        from handoff.connectors.oracle import OracleConnector, OracleSettings
+
+        return OracleConnector(_settings(OracleSettings, name, systems, env))
+    if name == "businesscentral":
+        from handoff.connectors.businesscentral import BusinessCentralConnector, BusinessCentralSettings
+
+        return BusinessCentralConnector(_settings(BusinessCentralSettings, name, systems, env))
     if name == "tryton":
         from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings
 

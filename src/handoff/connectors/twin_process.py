@@ -25,6 +25,11 @@ TWINS: dict[str, tuple[str, bool]] = {
     "salesforce": ("handoff.connectors.salesforce.twin:create_app", True),
     "netsuite": ("handoff.connectors.netsuite.twin:create_app", False),
     "hubspot": ("handoff.connectors.hubspot.twin:create_app", False),
+    "businesscentral": ("handoff.connectors.businesscentral.twin:create_app", False),
+    "dynamics": ("handoff.connectors.dynamics.twin:create_app", False),
+    "oracle": ("handoff.connectors.oracle.twin:create_app", False),
+    "sap": ("handoff.connectors.sap.twin:create_app", False),
+    "stripe": ("handoff.connectors.stripe.twin:create_app", False),
 }
 
 

@@ -81,6 +81,24 @@ def reset(twin: TwinProcess, settings: dict[str, Any] | None) -> None:
 
 def seeder_for(crm: Any) -> Seeder:
     """The canonical seeding of a CRM connector."""
+    if crm.system == "dynamics":
+        from handoff.connectors.dynamics.mapping import account_columns, opportunity_columns
+
+        def create_deal(data: Mapping[str, Any]) -> str:
+            columns = opportunity_columns({k: v for k, v in data.items() if k != "account_id"},
+                                          crm.currency_ids())
+            deal = crm.create_opportunity(columns, account_id=data.get("account_id"))
+            if data.get("stage") == "Won":
+                crm.win_opportunity(deal)
+            return deal
+
+        def columns(data: Mapping[str, Any], of: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+            return of(data, crm.currency_ids())
+
+        return Seeder("Won", "Open", lambda data: crm.create_account(columns(data, account_columns)),
+                      create_deal,
+                      lambda i, data: crm.update_account(i, columns(data, account_columns)),
+                      lambda i, data: crm.update_opportunity(i, columns(data, opportunity_columns)))
     if crm.system == "hubspot":
         from handoff.connectors.hubspot.mapping import company_properties, deal_properties
 
@@ -151,6 +169,20 @@ def hubspot(stack: ExitStack, tls_dir: Path) -> CrmSandbox:
                                for r in twin_records(twin, "/_twin/records/deals")}, relaxed)
 
 
+def dynamics(stack: ExitStack, tls_dir: Path) -> CrmSandbox:
+    from handoff.connectors.dynamics import DynamicsConnector, DynamicsSettings
+    from handoff.connectors.dynamics.twin import SANDBOX_TOKEN
+
+    twin = stack.enter_context(TwinProcess("dynamics", tls_dir))
+    crm = DynamicsConnector(DynamicsSettings(access_token=SANDBOX_TOKEN, base_url=twin.base_url))
+    stack.callback(crm.close)
+    return CrmSandbox("dynamics", "Dynamics 365", twin, crm, seeder_for(crm),
+                      {"HANDOFF_DYNAMICS_ACCESS_TOKEN": SANDBOX_TOKEN},
+                      f'[systems.dynamics]\nbase_url = "{twin.base_url}"\n',
+                      lambda: {r["opportunityid"]: r.get("handoff_projectid")
+                               for r in twin_records(twin, "/_twin/records/opportunities")})
+
+
 def netsuite(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
     twin = stack.enter_context(TwinProcess("netsuite", tls_dir))
 
@@ -170,5 +202,89 @@ def netsuite(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
                       netsuite_section(twin), counts, connect)
 
 
-CRMS: dict[str, Callable[[ExitStack, Path], CrmSandbox]] = {"salesforce": salesforce, "hubspot": hubspot}
-ERPS: dict[str, Callable[[ExitStack, Path], ErpSandbox]] = {"netsuite": netsuite}
+def businesscentral(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
+    from handoff.connectors.businesscentral import BusinessCentralConnector, BusinessCentralSettings
+    from handoff.connectors.businesscentral.twin import SANDBOX_TOKEN
+    from handoff.connectors.businesscentral.twin_schema import Company
+
+    twin = stack.enter_context(TwinProcess("businesscentral", tls_dir))
+    company, entities = Company().id, ("US01", "UK01", "DE01")
+
+    def counts() -> ErpCounts:
+        with twin.control() as control:
+            held = control.get("/_twin/summary").raise_for_status().json()
+        return ErpCounts(held["counts"]["customers"], held["counts"]["projects"],
+                         held["duplicate_numbers"], held["counts"]["salesInvoices"])
+
+    def connect() -> Any:
+        return BusinessCentralConnector(BusinessCentralSettings.for_twin(
+            twin.base_url, SANDBOX_TOKEN, company, legal_entities=entities, timeout=10))
+
+    config = (f'\n[systems.businesscentral]\ntenant = "sandbox"\nenvironment = "sandbox"\n'
+              f'company_id = "{company}"\napi_root = "{twin.base_url}"\n'
+              f'legal_entities = {list(entities)}\n'.replace("'", '"'))
+    return ErpSandbox("businesscentral", "Business Central", twin,
+                      {"HANDOFF_BUSINESSCENTRAL_TOKEN": SANDBOX_TOKEN}, config, counts, connect)
+
+
+def oracle(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
+    from handoff.connectors.oracle import OracleConnector, OracleSettings
+    from handoff.connectors.oracle.twin import SANDBOX_PASSWORD, SANDBOX_USER
+    from handoff.connectors.oracle.twin_transactions import INVOICES
+
+    twin = stack.enter_context(TwinProcess("oracle", tls_dir))
+    units = {"US01": "US1 Business Unit", "UK01": "UK1 Business Unit", "DE01": "DE1 Business Unit"}
+
+    def counts() -> ErpCounts:
+        with twin.control() as control:
+            held = control.get("/_twin/summary").raise_for_status().json()
+        return ErpCounts(held["counts"]["accounts"], held["counts"]["projects"],
+                         held["duplicate_references"], held["counts"].get(INVOICES, 0))
+
+    def connect() -> Any:
+        return OracleConnector(OracleSettings(base_url=twin.base_url, user=SANDBOX_USER,
+                                              password=SANDBOX_PASSWORD, business_units=units, timeout=10))
+
+    units_toml = ", ".join(f'{k} = "{v}"' for k, v in units.items())
+    config = f'\n[systems.oracle]\nbase_url = "{twin.base_url}"\nbusiness_units = {{ {units_toml} }}\n'
+    return ErpSandbox("oracle", "Oracle Fusion", twin,
+                      {"HANDOFF_ORACLE_USER": SANDBOX_USER, "HANDOFF_ORACLE_PASSWORD": SANDBOX_PASSWORD},
+                      config, counts, connect)
+
+
+def sap(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
+    from handoff.connectors.sap import SapConnector, SapSettings
+    from handoff.connectors.sap.twin import SANDBOX_PASSWORD, SANDBOX_USER
+
+    twin = stack.enter_context(TwinProcess("sap", tls_dir))
+    us = {"company_code": "1710", "cost_center": "17101101", "profit_center": "YB600",
+          "sales_organization": "1710", "payment_terms": "0004"}
+    organizations = {"US01": us, "DE01": {"company_code": "1010", "cost_center": "10101101",
+                                          "profit_center": "YB101"}}
+
+    def counts() -> ErpCounts:
+        with twin.control() as control:
+            held = control.get("/_twin/summary").raise_for_status().json()
+        projects = held["counts"]["A_EnterpriseProject"]
+        return ErpCounts(held["counts"]["A_BusinessPartner"], projects,
+                         held["duplicate_partner_keys"] + projects - len(held["elements_per_project"]),
+                         held["counts"].get("A_BillingDocument", 0))
+
+    def connect() -> Any:
+        return SapConnector(SapSettings(base_url=twin.base_url, user=SANDBOX_USER, password=SANDBOX_PASSWORD,
+                                        organizations=organizations, default_legal_entity="US01",
+                                        timeout=10))
+
+    tables = "".join(f"\n[systems.sap.organizations.{name}]\n"
+                     + "".join(f'{key} = "{value}"\n' for key, value in values.items())
+                     for name, values in organizations.items())
+    config = f'\n[systems.sap]\nbase_url = "{twin.base_url}"\ndefault_legal_entity = "US01"\n{tables}'
+    return ErpSandbox("sap", "SAP S/4HANA", twin,
+                      {"HANDOFF_SAP_USER": SANDBOX_USER, "HANDOFF_SAP_PASSWORD": SANDBOX_PASSWORD},
+                      config, counts, connect)
+
+
+CRMS: dict[str, Callable[[ExitStack, Path], CrmSandbox]] = {
+    "salesforce": salesforce, "hubspot": hubspot, "dynamics": dynamics}
+ERPS: dict[str, Callable[[ExitStack, Path], ErpSandbox]] = {
+    "netsuite": netsuite, "businesscentral": businesscentral, "oracle": oracle, "sap": sap}

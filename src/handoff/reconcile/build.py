@@ -66,8 +66,7 @@ RELATIONS = {
         coalesce(sold_value, 0) AS sold_value, approved,
         coalesce(invoiced, 0) AS invoiced, coalesce(paid, 0) AS paid,
         {STATUS.format(invoiced='invoiced', paid='paid')} AS invoice_status FROM stage_crm""",
-    "erp_projects": """SELECT p.deal_id, coalesce(p.currency, '') AS currency,
-        coalesce(p.value, 0) AS project_value,
+    "erp_projects": """SELECT p.deal_id, p.currency, p.value AS project_value,  -- NULL: not held there
         coalesce(plan.planned - plan.invoiced, 0) AS planned_remaining
         FROM stage_projects p LEFT JOIN stage_plans plan USING (deal_id)""",
     "billing": f"""WITH counted AS (

@@ -16,7 +16,7 @@ crm_deals — one row per CRM deal
   invoice_status   the invoice status the CRM record shows
 
 erp_projects — one row per ERP/PSA project handoff made (external id HO-P-<deal_id>)
-  deal_id, currency, project_value
+  deal_id, currency, project_value   (NULL where the ERP keeps no value: not compared)
   planned_remaining  what the project's invoice plan has still to invoice
 
 billing — one row per deal that has billing documents in the ERP

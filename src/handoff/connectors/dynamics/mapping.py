@@ -183,9 +183,9 @@ def write_back_fields(update: CrmStatusUpdate, cols: ColumnNames = DEFAULT_COLUM
     }
     if billing := update.billing:
         fields |= {
-            cols.invoiced_amount: billing.invoiced.quantized().amount,
-            cols.paid_amount: billing.paid.quantized().amount,
-            cols.open_balance: billing.open_balance.quantized().amount,
+            cols.invoiced_amount: billing.invoiced.quantized(),
+            cols.paid_amount: billing.paid.quantized(),
+            cols.open_balance: billing.open_balance.quantized(),
             cols.days_overdue: int(billing.days_overdue),
             cols.invoice_numbers: ", ".join(billing.invoice_numbers)[:TEXT_LIMIT],
             cols.billing_status: billing.describe()[:TEXT_LIMIT],

@@ -4,7 +4,8 @@ columns carry handoff's fields.
 The access token (an Entra ID bearer token for the environment) comes from the environment
 only: the registry passes HANDOFF_DYNAMICS_ACCESS_TOKEN in as `access_token`. Everything else
 may sit in `[systems.dynamics]` of the TOML file, column names under
-`[systems.dynamics.columns]`.
+`[systems.dynamics.columns]`, a declarative field mapping (connectors/fieldmap.py) under
+`[systems.dynamics.mapping.*]`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from handoff.connectors.fieldmap import NO_MAPPING, FieldMap
 from handoff.errors import ConfigError
 
 API_VERSION = "v9.2"
@@ -98,6 +100,7 @@ class DynamicsSettings:
     requests_per_window: int = 5000   # pacing: at most this many calls per window...
     window_seconds: float = 300.0     # ...leaving room under 6,000 / 300 s
     max_concurrency: int = 16         # calls in flight at once, under the 52 allowed
+    field_map: FieldMap = NO_MAPPING  # [systems.dynamics.mapping.*]: connectors/fieldmap.py
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token.strip():
