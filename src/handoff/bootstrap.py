@@ -7,8 +7,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from handoff.config import Settings
-from handoff.connectors.ports import CrmChangeFeed, CrmConnector, DeliveryFeed, ErpConnector
-from handoff.connectors.registry import connect_crm, connect_erp
+from handoff.connectors.ports import (
+    BillingConnector,
+    CrmChangeFeed,
+    CrmConnector,
+    DeliveryFeed,
+    ErpConnector,
+)
+from handoff.connectors.registry import connect_billing, connect_crm, connect_erp
 from handoff.engine.worker import Schedule, Worker, in_transaction
 from handoff.flows.billing import BillingController, enqueue_unpaid
 from handoff.flows.polling import Poll, crm_poll, delivery_poll
@@ -18,9 +24,10 @@ from handoff.store.db import Database
 
 
 def build_worker(settings: Settings, db: Database, crm: CrmConnector, erp: ErpConnector,
-                 owner: str | None = None) -> Worker:
+                 owner: str | None = None, billing: BillingConnector | None = None) -> Worker:
+    """`billing`: the system that invoices when it is not the ERP (`[systems] billing`)."""
     controllers = [ProvisioningController(db, erp, settings.release, ownership=settings.ownership),
-                   BillingController(db, erp, settings.billing), WriteBackController(db, crm)]
+                   BillingController(db, billing or erp, settings.billing), WriteBackController(db, crm)]
     refresh = Schedule("invoices awaiting payment", timedelta(minutes=settings.billing.refresh_minutes),
                        in_transaction(enqueue_unpaid))
     return Worker(db, controllers, settings.retry, concurrency=settings.worker.concurrency,
@@ -54,3 +61,9 @@ def polls(*systems: object) -> list[Poll]:
 def connect_systems(settings: Settings, env: Mapping[str, str] = os.environ,
                     ) -> tuple[CrmConnector, ErpConnector]:
     return connect_crm(settings.systems, env), connect_erp(settings.systems, env)
+
+
+def connect_billing_system(settings: Settings, db: Database,
+                           env: Mapping[str, str] = os.environ) -> BillingConnector | None:
+    """The billing system of `[systems] billing`, or None when the ERP invoices."""
+    return connect_billing(settings.systems, db, env)

@@ -21,7 +21,7 @@ from handoff.cli_month_end import add_month_end_command
 from handoff.cli_reconcile import add_reconcile_command
 from handoff.cli_tokens import add_token_command
 from handoff.config import Settings, load_settings
-from handoff.demo.systems import CRMS, ERPS
+from handoff.demo.systems import BILLINGS, CRMS, ERPS
 from handoff.errors import HandoffError
 from handoff.observability import configure_logging, configure_tracing
 
@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the CRM twin the deals start in (default salesforce)")
     demo.add_argument("--erp", choices=sorted([*ERPS, "tryton"]), default="netsuite",
                       help="the ERP twin (default netsuite), or a real Tryton, billing included")
+    demo.add_argument("--billing", choices=sorted(BILLINGS),
+                      help="a billing system that invoices instead of the ERP")
 
     serve = _command(commands, "serve", _serve, "run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
@@ -156,15 +158,16 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.erp == "tryton":
         from handoff.demo.tryton_demo import run_tryton_demo
 
-        if args.crm != "salesforce":
-            raise HandoffError("the Tryton demo plays its deals from the Salesforce twin: drop --crm")
+        if args.crm != "salesforce" or args.billing:
+            raise HandoffError("the Tryton demo plays Salesforce deals and bills in Tryton: drop "
+                               "--crm and --billing")
         summary = run_tryton_demo(deals=deals, seed=args.seed,
                                   workdir=args.workdir or Path(".handoff/demo-tryton"), out=print)
     else:
         from handoff.demo.run import run_demo
 
         summary = run_demo(deals=deals, seed=args.seed, workdir=args.workdir or Path(".handoff/demo"),
-                           out=print, crm_name=args.crm, erp_name=args.erp)
+                           out=print, crm_name=args.crm, erp_name=args.erp, billing_name=args.billing)
     return 0 if summary.ok else 1
 
 
@@ -189,21 +192,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reconcile_systems(settings: Settings) -> Systems | None:
     """The connectors reconciliation reads; None (said once) when the systems are not set up."""
-    from handoff.bootstrap import connect_systems
+    from handoff.bootstrap import connect_billing_system, connect_systems
     from handoff.reconcile.runs import Systems
 
     try:
         crm, erp = connect_systems(settings)
+        billing = connect_billing_system(settings, _open(settings))
     except HandoffError as exc:
         print(f"handoff serve: no reconciliation from this server: {exc}", file=sys.stderr)
         return None
-    return Systems(crm, erp, settings.release.gates)
+    return Systems(crm, erp, settings.release.gates, billing)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import dataclasses
 
-    from handoff.bootstrap import build_worker, connect_systems
+    from handoff.bootstrap import build_worker, connect_billing_system, connect_systems
 
     if args.concurrency:
         worker_settings = dataclasses.replace(settings.worker, concurrency=args.concurrency)
@@ -212,7 +216,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     crm, erp = connect_systems(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    worker = build_worker(settings, db, crm, erp)
+    worker = build_worker(settings, db, crm, erp, billing=connect_billing_system(settings, db))
     print(f"{worker.owner}: reconciling on {db.url} with {settings.worker.concurrency} threads",
           file=sys.stderr)
     try:

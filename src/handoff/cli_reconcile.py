@@ -62,11 +62,11 @@ def _run(args: argparse.Namespace, settings: Settings, db: object) -> int:
     if args.as_of:
         run = rerun_as_of(db, args.as_of, settings.reconcile, trigger="cli", progress=progress)
     else:
-        from handoff.bootstrap import connect_systems
+        from handoff.bootstrap import connect_billing_system, connect_systems
 
         crm, erp = connect_systems(settings)
-        run = run_reconciliation(db, Systems(crm, erp, settings.release.gates), settings.reconcile,
-                                 trigger="cli", progress=progress)
+        systems = Systems(crm, erp, settings.release.gates, connect_billing_system(settings, db))
+        run = run_reconciliation(db, systems, settings.reconcile, trigger="cli", progress=progress)
         assert run is not None  # only a scheduled run can collide
     return _show(args, db, run.id)
 

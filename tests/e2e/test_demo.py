@@ -47,13 +47,19 @@ def test_demo_plays_the_lifecycle_and_its_summary_adds_up(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_the_demo_plays_from_hubspot_too(tmp_path: Path) -> None:
+@pytest.mark.parametrize("crm, erp, billing, shows", [
+    ("hubspot", "sap", None, ("HubSpot deals showing a project", "SAP S/4HANA invoices by its own")),
+    ("dynamics", "businesscentral", "stripe", ("Dynamics 365 deals showing a project", "Stripe invoices")),
+])
+def test_the_demo_plays_any_crm_with_any_erp(tmp_path: Path, crm: str, erp: str, billing: str | None,
+                                            shows: tuple[str, str]) -> None:
     printed: list[str] = []
     summary = run_demo(deals=16, seed=5, workdir=tmp_path / "demo", out=printed.append,
-                       crm_name="hubspot")
+                       crm_name=crm, erp_name=erp, billing_name=billing)
     assert summary.ok, printed[-1]
-    assert summary.crm_label == "HubSpot" and summary.crm_showing_project == summary.erp_projects > 0
-    assert "HubSpot deals showing a project" in printed[-1]
+    assert summary.crm_showing_project == summary.erp_projects == summary.expected_provisioned > 0
+    assert summary.erp_invoices == summary.expected_invoices
+    assert "every guarantee held" in printed[-1] and all(words in printed[-1] for words in shows)
 
 
 @pytest.mark.slow

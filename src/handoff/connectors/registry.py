@@ -29,6 +29,9 @@ the environment only.
     base_url = "https://<pod>.fa.<region>.oraclecloud.com"
     business_units = { US01 = "US1 Business Unit" }
 
+    [systems.stripe]              # HANDOFF_STRIPE_API_KEY  (with billing = "stripe": it invoices,
+    base_url = "https://api.stripe.com"   # not the ERP)
+
     [systems.tryton]              # HANDOFF_TRYTON_PASSWORD  (with erp = "tryton")
     url = "https://erp.example.com/"
     database = "tryton"
@@ -55,6 +58,7 @@ SECRETS = {
     "dynamics": {"access_token": "HANDOFF_DYNAMICS_ACCESS_TOKEN"},
     "businesscentral": {"token": "HANDOFF_BUSINESSCENTRAL_TOKEN"},
     "sap": {"user": "HANDOFF_SAP_USER", "password": "HANDOFF_SAP_PASSWORD"},
+    "stripe": {"api_key": "HANDOFF_STRIPE_API_KEY"},
     "oracle": {"user": "HANDOFF_ORACLE_USER", "password": "HANDOFF_ORACLE_PASSWORD",
                "token": "HANDOFF_ORACLE_TOKEN"},
     "netsuite": {"token": "HANDOFF_NETSUITE_TOKEN"},
@@ -99,6 +103,17 @@ def connect_erp(systems: Mapping[str, Any], env: Mapping[str, str]) -> ErpConnec
     from handoff.connectors.netsuite import NetSuiteConnector, NetSuiteSettings
 
     return NetSuiteConnector(_settings(NetSuiteSettings, name, systems, env))
+
+
+def connect_billing(systems: Mapping[str, Any], db: Any, env: Mapping[str, str]) -> Any:
+    """The billing system (`[systems] billing = "stripe"`), or None: the ERP invoices."""
+    if systems.get("billing") is None:
+        return None
+    name = _chosen(systems, "billing", ("stripe",))
+    from handoff.connectors.stripe import StripeConnector, StripeSettings
+    from handoff.connectors.stripe.customers import StoreCustomers
+
+    return StripeConnector(_settings(StripeSettings, name, systems, env), StoreCustomers(db))
 
 
 def _chosen(systems: Mapping[str, Any], role: str, known: tuple[str, ...]) -> str:

@@ -23,7 +23,14 @@ from handoff.connectors.twin_process import TwinProcess, free_port
 from handoff.demo import scenario
 from handoff.demo.processes import HandoffProcess
 from handoff.demo.summary import DemoSummary, gather, render
-from handoff.demo.systems import CRMS, ERPS, CrmSandbox, netsuite_section, salesforce_section
+from handoff.demo.systems import (
+    BILLINGS,
+    CRMS,
+    ERPS,
+    CrmSandbox,
+    netsuite_section,
+    salesforce_section,
+)
 
 Out = Callable[[str], None]
 FAULTS = {"throttle_rate": 0.08, "retry_after_seconds": 1, "unavailable_rate": 0.06,
@@ -37,15 +44,20 @@ DEMO_TOKEN = secrets.token_urlsafe(24)  # the demo's operator, for the API's act
 
 
 def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo"),
-             out: Out = print, crm_name: str = "salesforce", erp_name: str = "netsuite") -> DemoSummary:
+             out: Out = print, crm_name: str = "salesforce", erp_name: str = "netsuite",
+             billing_name: str | None = None) -> DemoSummary:
     started = time.monotonic()
     rng = random.Random(seed)
     database_url = fresh_workdir(workdir)
     with ExitStack() as stack:
         crm, erp = CRMS[crm_name](stack, workdir / "tls"), ERPS[erp_name](stack, workdir / "tls")
-        out(f"Started the sandbox twins ({crm.label}, {erp.label}); handoff on {database_url}")
-        config = write_config_text(workdir, database_url, (crm.name, crm.config), (erp.name, erp.config))
-        env = {**crm.secrets, **erp.secrets, "HANDOFF_CONFIG": str(config),
+        billing = BILLINGS[billing_name](stack, workdir / "tls") if billing_name else None
+        labels = ", ".join(s.label for s in (crm, erp, billing) if s)
+        out(f"Started the sandbox twins ({labels}); handoff on {database_url}")
+        config = write_config_text(workdir, database_url, (crm.name, crm.config), (erp.name, erp.config),
+                                   billing=(billing.name, billing.config) if billing else None)
+        env = {**crm.secrets, **erp.secrets, **(billing.secrets if billing else {}),
+               "HANDOFF_CONFIG": str(config),
                "HANDOFF_DATABASE_URL": database_url, "HANDOFF_API_TOKENS": f"demo={DEMO_TOKEN}"}
         out(f"Seeding {deals} opportunities and their accounts in the {crm.label} twin")
         fates, accounts = scenario.seed_crm(crm.seeder, scenario.fates(deals, rng), rng)
@@ -67,7 +79,8 @@ def run_demo(deals: int = 60, seed: int = 7, workdir: Path = Path(".handoff/demo
         set_faults(crm.twin, {})
         set_faults(erp.twin, {})
         reconciled = reconcile_over_http(service_url, erp.label, out)
-        summary = gather(database_url, fates, crm, erp, refused, time.monotonic() - started, reconciled)
+        summary = gather(database_url, fates, crm, erp, refused, time.monotonic() - started, reconciled,
+                         billing)
     out(render(summary, database_url))
     return summary
 
@@ -91,9 +104,10 @@ def write_config(workdir: Path, database_url: str, sf: TwinProcess,
 
 
 def write_config_text(workdir: Path, database_url: str, crm: tuple[str, str], erp: tuple[str, str],
-                      lease_seconds: float = 30) -> Path:
+                      lease_seconds: float = 30, billing: tuple[str, str] | None = None) -> Path:
     """A handoff.toml aimed at the running sandbox: (name, its [systems.<name>] section) of the
-    CRM and of the ERP."""
+    CRM, of the ERP and of a billing system that invoices instead of the ERP."""
+    billing_line = f'billing = "{billing[0]}"\n' if billing else ""
     path = workdir / "handoff.toml"
     path.write_text(f"""# Written by `handoff demo` for its sandbox.
 [database]
@@ -125,8 +139,8 @@ legal_entities = ["US01", "UK01", "DE01"]
 [systems]
 crm = "{crm[0]}"
 erp = "{erp[0]}"
-
-{crm[1]}{erp[1]}""")
+{billing_line}
+{crm[1]}{erp[1]}{billing[1] if billing else ""}""")
     return path
 
 

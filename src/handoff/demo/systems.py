@@ -66,6 +66,9 @@ class ErpSandbox:
     counts: Callable[[], ErpCounts]
     connect: Callable[[], Any]  # a fresh connector to it, as handoff's worker uses
     settings: dict[str, Any] | None = None
+    bills: bool = True          # handoff invoices through it (else its own billing run does)
+    holds_value: bool = True    # its projects show their value (reconciliation compares it)
+    keys_read_back: bool = True  # every deal id comes back from its keys (reconciliation matches)
 
     def reset(self) -> None:
         reset(self.twin, self.settings)
@@ -77,6 +80,18 @@ def reset(twin: TwinProcess, settings: dict[str, Any] | None) -> None:
         control.put("/_twin/faults", json={}).raise_for_status()
         if settings:
             control.put("/_twin/settings", json=settings).raise_for_status()
+
+
+@dataclass
+class BillingSandbox:
+    """A billing system that invoices instead of the ERP."""
+
+    name: str
+    label: str
+    twin: TwinProcess
+    secrets: dict[str, str]
+    config: str
+    invoices: Callable[[], int]
 
 
 def seeder_for(crm: Any) -> Seeder:
@@ -223,8 +238,11 @@ def businesscentral(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
     config = (f'\n[systems.businesscentral]\ntenant = "sandbox"\nenvironment = "sandbox"\n'
               f'company_id = "{company}"\napi_root = "{twin.base_url}"\n'
               f'legal_entities = {list(entities)}\n'.replace("'", '"'))
+    # API v2.0 projects hold no value, and keys are upper-cased Code fields: a long or mixed-case
+    # deal id is kept as a compact key that cannot be read back (docs/connectors/businesscentral.md)
     return ErpSandbox("businesscentral", "Business Central", twin,
-                      {"HANDOFF_BUSINESSCENTRAL_TOKEN": SANDBOX_TOKEN}, config, counts, connect)
+                      {"HANDOFF_BUSINESSCENTRAL_TOKEN": SANDBOX_TOKEN}, config, counts, connect,
+                      holds_value=False, keys_read_back=False)
 
 
 def oracle(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
@@ -260,7 +278,8 @@ def sap(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
     us = {"company_code": "1710", "cost_center": "17101101", "profit_center": "YB600",
           "sales_organization": "1710", "payment_terms": "0004"}
     organizations = {"US01": us, "DE01": {"company_code": "1010", "cost_center": "10101101",
-                                          "profit_center": "YB101"}}
+                                          "profit_center": "YB101"},
+                     "UK01": {"company_code": "1110", "cost_center": "11101101", "profit_center": "YB110"}}
 
     def counts() -> ErpCounts:
         with twin.control() as control:
@@ -279,12 +298,27 @@ def sap(stack: ExitStack, tls_dir: Path) -> ErpSandbox:
                      + "".join(f'{key} = "{value}"\n' for key, value in values.items())
                      for name, values in organizations.items())
     config = f'\n[systems.sap]\nbase_url = "{twin.base_url}"\ndefault_legal_entity = "US01"\n{tables}'
+    # SAP's billing run makes the invoices, and an enterprise project holds no contract value
     return ErpSandbox("sap", "SAP S/4HANA", twin,
                       {"HANDOFF_SAP_USER": SANDBOX_USER, "HANDOFF_SAP_PASSWORD": SANDBOX_PASSWORD},
-                      config, counts, connect)
+                      config, counts, connect, bills=False, holds_value=False)
+
+
+def stripe(stack: ExitStack, tls_dir: Path) -> BillingSandbox:
+    from handoff.connectors.stripe.twin import SANDBOX_KEY
+
+    twin = stack.enter_context(TwinProcess("stripe", tls_dir))
+
+    def invoices() -> int:
+        with twin.control() as control:
+            return len(control.get("/_twin/objects/invoice").raise_for_status().json())
+
+    return BillingSandbox("stripe", "Stripe", twin, {"HANDOFF_STRIPE_API_KEY": SANDBOX_KEY},
+                          f'\n[systems.stripe]\nbase_url = "{twin.base_url}"\n', invoices)
 
 
 CRMS: dict[str, Callable[[ExitStack, Path], CrmSandbox]] = {
     "salesforce": salesforce, "hubspot": hubspot, "dynamics": dynamics}
 ERPS: dict[str, Callable[[ExitStack, Path], ErpSandbox]] = {
     "netsuite": netsuite, "businesscentral": businesscentral, "oracle": oracle, "sap": sap}
+BILLINGS: dict[str, Callable[[ExitStack, Path], BillingSandbox]] = {"stripe": stripe}

@@ -45,6 +45,8 @@ class BillingController:
 
     def __init__(self, db: Database, erp: object, policy: BillingPolicy,
                  clock: Callable[[], datetime] = utcnow) -> None:
+        """`erp`: the system that invoices — the billing system when one is configured (Stripe),
+        else the ERP; an ERP that invoices by its own run (no BillingConnector) gets nothing."""
         self.db, self.erp, self.policy, self.clock = db, erp, policy, clock
 
     def reconcile(self, key: str, attempt: int, changes: Changes) -> None:
@@ -55,9 +57,8 @@ class BillingController:
         plan = plan_billing(snap, self.policy, self.clock().date())
         if note_of(plan) != snap.note:
             self._note(snap, plan, attempt, changes)
-        if plan.steps and not isinstance(self.erp, BillingConnector):
-            raise BusinessRuleError(f"the {getattr(self.erp, 'system', 'ERP')} connector does not "
-                                    "invoice")
+        if not isinstance(self.erp, BillingConnector):
+            return  # the ERP invoices by its own run (SAP's billing): handoff sends no invoice
         for step in plan.steps:
             self._issue(step, snap, attempt, changes)
         for document in plan.refresh:

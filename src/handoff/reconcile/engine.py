@@ -85,9 +85,10 @@ def select_class(c: DiscrepancyClass) -> str:
 
 def discrepancy(row: dict[str, Any]) -> Discrepancy:
     c = BY_KIND[Kind(row["kind"])]
-    currency = row["currency"]
-    amounts = {name: in_minor_units(row[name], currency) for name in c.amounts}
-    words = {**row, **{name: f"{amount} {currency}" for name, amount in amounts.items()}}
+    currency = row["currency"] or ""  # an ERP may hold no currency for a project
+    amounts = {name: in_minor_units(row[name], currency) for name in c.amounts if row[name] is not None}
+    words = {**row, **{name: "an amount the system does not hold" for name in c.amounts},
+             **{name: f"{amount} {currency}" for name, amount in amounts.items()}}
     return Discrepancy(row["deal_id"], c.kind, currency, amounts, c.explanation.format_map(words),
                        c.repair.format_map(words))
 

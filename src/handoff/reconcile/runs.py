@@ -35,6 +35,7 @@ class Systems:
     crm: object
     erp: object
     approval_gates: tuple[str, ...]
+    billing: object | None = None  # the system that invoices when it is not the ERP
 
     def check(self) -> tuple[CrmSnapshotSource, ErpSnapshotSource]:
         if not isinstance(self.crm, CrmSnapshotSource):
@@ -53,8 +54,9 @@ def take_snapshot(db: Database, systems: Systems, progress: Progress) -> Snapsho
         progress(f"read {rows} {STAGE_NAMES[stage]}")
 
     with db.reading() as conn:
+        billed = systems.billing if hasattr(systems.billing, "document_figures") else erp
         return build_snapshot((crm_row(f, systems.approval_gates) for f in crm.deal_figures()),
-                              erp.project_figures(), plan_figures(conn), erp.document_figures(),
+                              erp.project_figures(), plan_figures(conn), billed.document_figures(),
                               staged)
 
 
@@ -98,18 +100,19 @@ def rerun_as_of(db: Database, as_of: date, settings: ReconcileSettings, *, trigg
 
 def _finish(db: Database, run_id: int, settings: ReconcileSettings, progress: Progress,
             snapshot_of: Callable[[], tuple[Snapshot, str]]) -> store.Run:
+    """Compare and store; whatever fails on the way marks the run failed, with why."""
     try:
         snapshot, path = snapshot_of()
         result = reconcile(snapshot)
         contracts = snapshot.contracts()
+        progress(f"compared {contracts} contracts: {result.total} discrepancies")
+        found = with_handoff_context(db, result.discrepancies)
+        with db.transaction() as conn:
+            store.finish_run(conn, run_id, found, counts_of(result), contracts, path, utcnow())
+            run = store.load_run(conn, run_id)
     except Exception as exc:
         store.fail_run(db, run_id, f"{type(exc).__name__}: {exc}", utcnow())
         raise
-    progress(f"compared {contracts} contracts: {result.total} discrepancies")
-    found = with_handoff_context(db, result.discrepancies)
-    with db.transaction() as conn:
-        store.finish_run(conn, run_id, found, counts_of(result), contracts, path, utcnow())
-        run = store.load_run(conn, run_id)
     _prune(db, settings)
     assert run is not None
     return run

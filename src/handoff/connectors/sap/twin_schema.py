@@ -236,15 +236,16 @@ SERVICES: tuple[Service, ...] = (
 
 # --- the configuration of the twin's system ------------------------------------------------
 
-COMPANY_CODES = {"1010": "EUR", "1710": "USD"}
-COST_CENTERS = {"10101101": "1010", "10101201": "1010", "17101101": "1710", "17101201": "1710"}
-PROFIT_CENTERS = {"YB101": "1010", "YB600": "1710", "9900000000": "1010"}
+COMPANY_CODES = {"1010": "EUR", "1710": "USD", "1110": "GBP"}
+COST_CENTERS = {"10101101": "1010", "10101201": "1010", "17101101": "1710", "17101201": "1710",
+                "11101101": "1110"}
+PROFIT_CENTERS = {"YB101": "1010", "YB600": "1710", "YB110": "1110", "9900000000": "1010"}
 PROJECT_PROFILES = {"YP02": "Customer Project", "YP03": "Internal Project", "YP05": "Overhead Project"}
 PROCESSING_STATUSES = {"00": "Created", "10": "Released", "40": "Locked", "42": "Closed"}
 PARTNER_GROUPINGS = {"BP01": "Internal numbering", "BP02": "Customer (internal numbering)"}
 PARTNER_ROLES = {"FLCU00": "FI Customer", "FLCU01": "Customer", "FLVN00": "FI Vendor", "FLVN01": "Supplier"}
 CUSTOMER_ROLES = frozenset({"FLCU00", "FLCU01"})
-SALES_ORGANIZATIONS = {"1010": "1010", "1710": "1710"}  # -> company code
+SALES_ORGANIZATIONS = {"1010": "1010", "1710": "1710", "1110": "1110"}  # -> company code
 DISTRIBUTION_CHANNELS = frozenset({"10"})
 DIVISIONS = frozenset({"00"})
 RECONCILIATION_ACCOUNTS = frozenset({"12100000"})
