@@ -59,6 +59,12 @@ def sap_twin(tls_dir: Path) -> Iterator[TwinProcess]:
         yield twin
 
 
+@pytest.fixture(scope="session")
+def stripe_twin(tls_dir: Path) -> Iterator[TwinProcess]:
+    with TwinProcess("stripe", tls_dir) as twin:
+        yield twin
+
+
 def reset_twin(twin: TwinProcess) -> None:
     with twin.control() as control:
         control.post("/_twin/reset").raise_for_status()
