@@ -40,7 +40,7 @@ from handoff.store.billing import InvoiceRecord, save_invoices
 from handoff.store.tables import hops, intake_rejections, invoices, reconcile_queue
 from handoff.webhooks import stripe as stripe_webhooks
 from tests.connectors import hubspot_support, stripe_support
-from tests.connectors.stripe_support import StripeTwinProcess
+from tests.connectors.stripe_support import TwinProcess
 from tests.factories import (
     SCHEDULE,
     customer_data,
@@ -205,7 +205,6 @@ async def test_a_signed_body_that_is_not_an_event_is_a_bad_request(db) -> None:
 
 # --- end to end: Stripe twin → handoff → HubSpot twin --------------------------------------------
 
-stripe_twin = pytest.fixture(scope="session")(stripe_support.stripe_twin_fixture)
 # hubspot_twin: the session fixture of tests/conftest.py
 
 
@@ -254,7 +253,7 @@ def crm_billing(crm: Any, deal_id: str) -> tuple[str, str, str]:
 
 @pytest.mark.slow
 def test_a_payment_in_stripe_reaches_the_crm_only_through_a_correctly_signed_webhook(
-        db, stripe_twin: StripeTwinProcess, hubspot_twin: Any, handoff_api: Serving) -> None:
+        db, stripe_twin: TwinProcess, hubspot_twin: Any, handoff_api: Serving) -> None:
     stripe_support.fresh(stripe_twin, webhook_url=f"http://127.0.0.1:{handoff_api.port}/webhooks/stripe",
                          webhook_secret="whsec_an_old_endpoints_secret")
     hubspot_support.fresh(hubspot_twin, search_per_second=1000)

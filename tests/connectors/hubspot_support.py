@@ -11,31 +11,7 @@ from hubspot import HubSpot
 from handoff.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from handoff.connectors.hubspot.twin import SANDBOX_TOKEN
 from handoff.connectors.twin_process import TwinProcess
-
-
-def fresh(twin: TwinProcess, **settings: Any) -> TwinProcess:
-    """The twin emptied, with no faults and default settings but those given."""
-    with twin.control() as control:
-        control.post("/_twin/reset").raise_for_status()
-        control.put("/_twin/faults", json={}).raise_for_status()
-        if settings:
-            control.put("/_twin/settings", json=settings).raise_for_status()
-    return twin
-
-
-def control(twin: TwinProcess, method: str, path: str, body: Any = None) -> Any:
-    with twin.control() as client:
-        response = client.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-
-def set_faults(twin: TwinProcess, **plan: Any) -> None:
-    control(twin, "PUT", "/_twin/faults", plan)
-
-
-def set_twin(twin: TwinProcess, **settings: Any) -> None:
-    control(twin, "PUT", "/_twin/settings", settings)
+from tests.connectors.twin_support import control, fresh, set_faults, set_twin  # noqa: F401 (re-exported)
 
 
 def twin_records(twin: TwinProcess, object_type: str) -> list[dict[str, Any]]:

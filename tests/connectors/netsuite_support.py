@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from handoff.connectors.netsuite import exact_json
+from handoff.connectors import exact_json
 from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import BillingMethod, Customer, InvoiceRequest, Milestone, Money, Project
 

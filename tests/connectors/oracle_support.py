@@ -1,85 +1,34 @@
-"""What the Oracle tests share: the twin in its own process (a session fixture each test module
-defines), the connector aimed at it, twin control calls and canonical sample records.
-
-The twin is started with uvicorn's own command line because twin_process.TWINS does not list
-it yet; once it does, `TwinProcess("oracle", tls_dir)` replaces `OracleTwinProcess`.
-"""
+"""What the Oracle tests share: the connector aimed at the twin (its session fixture
+`oracle_twin` is in tests/conftest.py), twin control calls and canonical sample records."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from handoff.connectors.children import dies_with_parent
 from handoff.connectors.oracle import OracleConnector, OracleSettings
 from handoff.connectors.oracle.twin import SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_USER
-from handoff.connectors.twin_process import TwinProcess, free_port
+from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import BillingMethod, Customer, InvoiceRequest, Milestone, Money, Project
+from tests.connectors.twin_support import control, fresh, set_faults, summary  # noqa: F401 (re-exported)
 
-APP = "handoff.connectors.oracle.twin:create_app"
 FSCM = "/fscmRestApi/resources/11.13.18.05"
 CRM = "/crmRestApi/resources/11.13.18.05"
 ITEM_TYPE = "application/vnd.oracle.adf.resourceitem+json"
 BUSINESS_UNITS = {"US01": "US1 Business Unit", "UK01": "UK1 Business Unit"}
 
 
-class OracleTwinProcess(TwinProcess):
-    """The Oracle twin in a child process (plain HTTP), with TwinProcess's readiness wait,
-    control client and clean-up."""
-
-    def __init__(self, port: int | None = None) -> None:  # TwinProcess's own checks TWINS
-        self.system = "oracle"
-        self.port = port or free_port()
-        self.tls = None
-        self.tls_dir = Path(".")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 20.0) -> OracleTwinProcess:
-        cmd = [sys.executable, "-m", "uvicorn", APP, "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "critical", "--no-access-log"]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=dies_with_parent())
-        self._wait_ready(timeout)
-        return self
 
 
-def oracle_twin_fixture() -> Iterator[OracleTwinProcess]:
-    """Body of the session-scoped `oracle_twin` fixture each test module defines."""
-    with OracleTwinProcess() as twin:
-        yield twin
 
-
-def fresh(twin: TwinProcess) -> TwinProcess:
-    """The twin emptied, with no faults."""
-    with twin.control() as control:
-        control.post("/_twin/reset").raise_for_status()
-        control.put("/_twin/faults", json={}).raise_for_status()
-    return twin
-
-
-def control(twin: TwinProcess, method: str, path: str, body: Any = None) -> Any:
-    with twin.control() as client:
-        response = client.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json(parse_float=Decimal) if response.content else None
-
-
-def set_faults(twin: TwinProcess, **plan: Any) -> None:
-    control(twin, "PUT", "/_twin/faults", plan)
 
 
 def twin_records(twin: TwinProcess, resource: str) -> list[dict[str, Any]]:
     return control(twin, "GET", f"/_twin/records/{resource}")["items"]
 
-
-def summary(twin: TwinProcess) -> dict[str, Any]:
-    return control(twin, "GET", "/_twin/summary")
 
 
 def requests_seen(twin: TwinProcess) -> int:

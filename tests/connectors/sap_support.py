@@ -1,29 +1,21 @@
-"""What the SAP tests share: the twin in its own process (a session fixture), the connector's
-settings aimed at it, raw OData clients, twin control calls and canonical sample records.
-
-The twin is started here with uvicorn's own command line, because twin_process.TWINS does not
-list it yet; once it does, `TwinProcess("sap", tls_dir)` replaces `SapTwinProcess`.
-"""
+"""What the SAP tests share: the connector's settings aimed at the twin (its session fixture
+`sap_twin` is in tests/conftest.py), raw OData clients, twin control calls and canonical
+sample records."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from handoff.connectors.children import dies_with_parent
 from handoff.connectors.sap import Organization, SapConnector, SapSettings
 from handoff.connectors.sap.twin import SANDBOX_PASSWORD, SANDBOX_USER
-from handoff.connectors.twin_process import TwinProcess, free_port
+from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import BillingMethod, Customer, Milestone, Money, Project
+from tests.connectors.twin_support import control, fresh, set_faults, set_twin, summary  # noqa: F401 (re-exported)
 
-APP = "handoff.connectors.sap.twin:create_app"
 ODATA = "/sap/opu/odata/sap"
 BP = f"{ODATA}/API_BUSINESS_PARTNER"
 PROJECTS = f"{ODATA}/API_ENTERPRISE_PROJECT_SRV;v=0002"
@@ -37,62 +29,15 @@ ORGANIZATIONS = {
 }
 
 
-class SapTwinProcess(TwinProcess):
-    """The SAP twin in a child process (plain HTTP), with TwinProcess's readiness wait,
-    control client and clean-up."""
-
-    def __init__(self, port: int | None = None) -> None:  # TwinProcess's own checks TWINS
-        self.system = "sap"
-        self.port = port or free_port()
-        self.tls = None
-        self.tls_dir = Path(".")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 20.0) -> SapTwinProcess:
-        cmd = [sys.executable, "-m", "uvicorn", APP, "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "critical", "--no-access-log"]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=dies_with_parent())
-        self._wait_ready(timeout)
-        return self
 
 
-def sap_twin_fixture() -> Iterator[SapTwinProcess]:
-    """Body of the session-scoped `sap_twin` fixture each test module defines."""
-    with SapTwinProcess() as twin:
-        yield twin
 
 
-def fresh(twin: TwinProcess, **settings: Any) -> TwinProcess:
-    """The twin emptied, with no faults and default settings but those given."""
-    with twin.control() as control:
-        control.post("/_twin/reset").raise_for_status()
-        control.put("/_twin/faults", json={}).raise_for_status()
-        if settings:
-            control.put("/_twin/settings", json=settings).raise_for_status()
-    return twin
-
-
-def control(twin: TwinProcess, method: str, path: str, body: Any = None) -> Any:
-    with twin.control() as client:
-        response = client.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-
-def set_faults(twin: TwinProcess, **plan: Any) -> None:
-    control(twin, "PUT", "/_twin/faults", plan)
-
-
-def set_twin(twin: TwinProcess, **settings: Any) -> None:
-    control(twin, "PUT", "/_twin/settings", settings)
 
 
 def twin_records(twin: TwinProcess, entity_set: str) -> list[dict[str, Any]]:
     return control(twin, "GET", f"/_twin/records/{entity_set}")["items"]
 
-
-def summary(twin: TwinProcess) -> dict[str, Any]:
-    return control(twin, "GET", "/_twin/summary")
 
 
 def requests_seen(twin: TwinProcess) -> list[dict[str, Any]]:

@@ -1,84 +1,29 @@
-"""What the Stripe tests share: the twin in its own process (a session fixture), the connector
-and a raw HTTP client aimed at it, and twin control calls.
-
-The twin is started with uvicorn's own command line, because twin_process.TWINS does not list
-it yet; once it does, `TwinProcess("stripe", tls_dir)` replaces `StripeTwinProcess`.
-"""
+"""What the Stripe tests share: the connector and a raw HTTP client aimed at the twin (its
+session fixture `stripe_twin` is in tests/conftest.py), and twin control calls."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from handoff.connectors.children import dies_with_parent
 from handoff.connectors.stripe import StripeConnector, StripeSettings
 from handoff.connectors.stripe.customers import CustomerRef
 from handoff.connectors.stripe.twin import SANDBOX_KEY
-from handoff.connectors.twin_process import TwinProcess, free_port
+from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import InvoiceRequest, Milestone, Money
 from handoff.domain.ids import credit_note_external_id, invoice_external_id
-
-APP = "handoff.connectors.stripe.twin:create_app"
-
-
-class StripeTwinProcess(TwinProcess):
-    """The Stripe twin in a child process (plain HTTP), with TwinProcess's readiness wait,
-    control client and clean-up."""
-
-    def __init__(self, port: int | None = None) -> None:  # TwinProcess's own checks TWINS
-        self.system = "stripe"
-        self.port = port or free_port()
-        self.tls = None
-        self.tls_dir = Path(".")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 20.0) -> StripeTwinProcess:
-        cmd = [sys.executable, "-m", "uvicorn", APP, "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "critical", "--no-access-log"]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=dies_with_parent())
-        self._wait_ready(timeout)
-        return self
-
-
-def stripe_twin_fixture() -> Iterator[StripeTwinProcess]:
-    """Body of the session-scoped `stripe_twin` fixture each test module defines."""
-    with StripeTwinProcess() as twin:
-        yield twin
-
+from tests.connectors import twin_support
+from tests.connectors.twin_support import control, set_faults  # noqa: F401 (re-exported)
 
 # Fast enough for tests; the default 25/s has a test of its own.
 TEST_LIMITS = {"requests_per_second": 10_000, "search_per_second": 10_000, "deliver_api_events": False}
 
 
-def fresh(twin: TwinProcess, **settings: Any) -> TwinProcess:
-    """The twin emptied, with no faults and test settings but those given."""
-    with twin.control() as client:
-        client.post("/_twin/reset").raise_for_status()
-        client.put("/_twin/faults", json={}).raise_for_status()
-        client.put("/_twin/settings", json=TEST_LIMITS | settings).raise_for_status()
-    return twin
 
 
-def control(twin: TwinProcess, method: str, path: str, body: Any = None) -> Any:
-    with twin.control() as client:
-        response = client.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-
-def set_faults(twin: TwinProcess, **plan: Any) -> None:
-    control(twin, "PUT", "/_twin/faults", plan)
-
-
-def set_twin(twin: TwinProcess, **settings: Any) -> None:
-    control(twin, "PUT", "/_twin/settings", TEST_LIMITS | settings)
 
 
 def objects(twin: TwinProcess, kind: str) -> list[dict[str, Any]]:
@@ -132,3 +77,12 @@ def invoice_request(deal: str = "006A", document: str = "M1", amount: str = "300
     make_id = credit_note_external_id if money.is_negative else invoice_external_id
     return InvoiceRequest(make_id(deal, document), deal, Milestone(document, name, money),
                           date(2026, 11, 20), customer_target_id, post)
+
+
+def fresh(twin: TwinProcess, **settings: Any) -> TwinProcess:
+    """The twin emptied, with no faults and test settings but those given."""
+    return twin_support.fresh(twin, **(TEST_LIMITS | settings))
+
+
+def set_twin(twin: TwinProcess, **settings: Any) -> None:
+    twin_support.set_twin(twin, **(TEST_LIMITS | settings))

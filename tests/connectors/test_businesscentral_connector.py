@@ -16,19 +16,17 @@ import pytest
 from handoff.connectors.businesscentral import BusinessCentralConnector
 from handoff.connectors.businesscentral.settings import BusinessCentralSettings
 from handoff.connectors.ports import BillingConnector, DocumentFigures, ErpSnapshotSource, ProjectFigures
-from handoff.connectors.twin_process import free_port
+from handoff.connectors.twin_process import TwinProcess, free_port
 from handoff.domain import Invoice, InvoiceStatus, Money
 from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from handoff.observability import lifecycle, trace_id_of
 from tests.connectors.businesscentral_support import (
     COMPANY_ID,
     TOKEN,
-    BusinessCentralTwinProcess,
     a_customer,
     a_project,
     an_invoice_request,
     api,
-    businesscentral_twin_fixture,
     connector,
     fresh,
     pay,
@@ -40,18 +38,17 @@ from tests.connectors.businesscentral_support import (
     twin_records,
 )
 
-businesscentral_twin = pytest.fixture(scope="session")(businesscentral_twin_fixture)
 SALESFORCE_PROJECT = "HO-P-006Ak00000AbCdEfGH"  # 23 characters, mixed case: No. cannot hold it as it is
 CORRELATION = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 @pytest.fixture
-def twin(businesscentral_twin: BusinessCentralTwinProcess) -> BusinessCentralTwinProcess:
+def twin(businesscentral_twin: TwinProcess) -> TwinProcess:
     return fresh(businesscentral_twin)  # type: ignore[return-value]
 
 
 @pytest.fixture
-def erp(twin: BusinessCentralTwinProcess) -> Iterator[BusinessCentralConnector]:
+def erp(twin: TwinProcess) -> Iterator[BusinessCentralConnector]:
     with connector(twin) as c:
         yield c
 
@@ -78,7 +75,7 @@ def test_the_connector_is_an_erp_that_invoices_and_lists_in_bulk(erp: BusinessCe
 # --- customers and projects -------------------------------------------------------------------
 
 def test_upserting_a_customer_twice_leaves_one_record_with_one_id(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess
+    erp: BusinessCentralConnector, twin: TwinProcess
 ) -> None:
     first = erp.upsert_customer("HO-C-001A", a_customer())
     second = erp.upsert_customer("HO-C-001A", a_customer(name="Acme Consulting Ltd", currency="EUR"))
@@ -89,7 +86,7 @@ def test_upserting_a_customer_twice_leaves_one_record_with_one_id(
 
 
 def test_an_unchanged_customer_is_read_and_not_written(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     seen = requests_seen(twin)
     assert erp.upsert_customer("HO-C-001A", a_customer()).target_id == customer_id
@@ -97,7 +94,7 @@ def test_an_unchanged_customer_is_read_and_not_written(
 
 
 def test_a_lost_response_is_transient_and_the_retry_finds_the_committed_record(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess
+    erp: BusinessCentralConnector, twin: TwinProcess
 ) -> None:
     # Seed 0 rolls 0.84, 0.76: the look-up passes, the POST commits and its answer is lost.
     set_faults(twin, lose_response_rate=0.8, seed=0)
@@ -112,7 +109,7 @@ def test_a_lost_response_is_transient_and_the_retry_finds_the_committed_record(
 
 @pytest.mark.parametrize("stale_status", [409, 412])
 def test_a_stale_etag_is_read_again_and_the_update_lands(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str,
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str,
     monkeypatch: pytest.MonkeyPatch, stale_status: int
 ) -> None:
     set_twin(twin, stale_etag_status=stale_status)
@@ -127,7 +124,7 @@ def test_a_stale_etag_is_read_again_and_the_update_lands(
 
 
 def test_an_etag_that_stays_stale_is_transient_after_the_configured_attempts(
-    twin: BusinessCentralTwinProcess, customer_id: str, monkeypatch: pytest.MonkeyPatch
+    twin: TwinProcess, customer_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with connector(twin, update_attempts=2) as erp:
         stale = erp.get_customer("HO-C-001A")
@@ -152,7 +149,7 @@ def stale_first(monkeypatch: pytest.MonkeyPatch, erp: BusinessCentralConnector,
 
 
 def test_sixteen_threads_make_one_customer_per_key(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess
+    erp: BusinessCentralConnector, twin: TwinProcess
 ) -> None:
     keys = [f"HO-C-{n}" for n in range(10)] * 4
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -163,7 +160,7 @@ def test_sixteen_threads_make_one_customer_per_key(
 
 
 def test_upserting_a_project_twice_leaves_one_project(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     first = erp.upsert_project(a_project(), customer_id)
     second = erp.upsert_project(a_project(name="Acme rollout, phase 1"), customer_id)
@@ -173,7 +170,7 @@ def test_upserting_a_project_twice_leaves_one_project(
 
 
 def test_a_key_too_long_for_no_is_kept_compact_and_found_again(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     first = erp.upsert_project(a_project(SALESFORCE_PROJECT), customer_id)
     again = erp.upsert_project(a_project(SALESFORCE_PROJECT), customer_id)
@@ -189,7 +186,7 @@ def test_a_key_too_long_for_no_is_kept_compact_and_found_again(
 
 @pytest.mark.parametrize(("retry_after_seconds", "expected"), [(3, 3.0), (0, None)])
 def test_throttling_is_throttled_error_with_retry_after_when_sent(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, retry_after_seconds: int,
+    erp: BusinessCentralConnector, twin: TwinProcess, retry_after_seconds: int,
     expected: float | None
 ) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=retry_after_seconds)
@@ -200,7 +197,7 @@ def test_throttling_is_throttled_error_with_retry_after_when_sent(
 
 @pytest.mark.parametrize(("send_retry_after", "expected"), [(False, None), (True, 60.0)])
 def test_bcs_rate_limit_is_throttled_error(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, send_retry_after: bool,
+    erp: BusinessCentralConnector, twin: TwinProcess, send_retry_after: bool,
     expected: float | None
 ) -> None:
     set_twin(twin, requests_per_window=1, window_seconds=60, send_retry_after=send_retry_after)
@@ -210,7 +207,7 @@ def test_bcs_rate_limit_is_throttled_error(
     assert caught.value.retry_after == expected
 
 
-def test_unavailable_is_transient(erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess) -> None:
+def test_unavailable_is_transient(erp: BusinessCentralConnector, twin: TwinProcess) -> None:
     set_faults(twin, unavailable_rate=1.0)
     with pytest.raises(TransientError) as caught:
         erp.upsert_customer("HO-C-001A", a_customer())
@@ -218,7 +215,7 @@ def test_unavailable_is_transient(erp: BusinessCentralConnector, twin: BusinessC
 
 
 def test_a_maintenance_window_is_transient_with_its_remaining_time(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess
+    erp: BusinessCentralConnector, twin: TwinProcess
 ) -> None:
     set_faults(twin, maintenance_seconds=2)
     with pytest.raises(TransientError) as caught:
@@ -234,7 +231,7 @@ def test_a_currency_bc_does_not_have_is_a_data_error_naming_the_field(erp: Busin
 
 
 def test_a_legal_entity_of_another_company_is_refused_before_any_call(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess
+    erp: BusinessCentralConnector, twin: TwinProcess
 ) -> None:
     with pytest.raises(DataError) as caught:
         erp.upsert_customer("HO-C-001A", a_customer(legal_entity="FR01"))
@@ -242,7 +239,7 @@ def test_a_legal_entity_of_another_company_is_refused_before_any_call(
     assert requests_seen(twin) == 0
 
 
-def test_a_bad_token_is_permanent_with_a_clear_message(twin: BusinessCentralTwinProcess) -> None:
+def test_a_bad_token_is_permanent_with_a_clear_message(twin: TwinProcess) -> None:
     with connector(twin, token="expired") as erp, pytest.raises(PermanentError) as caught:
         erp.upsert_customer("HO-C-001A", a_customer())
     assert "Business Central refused the credentials: The server has rejected the client credentials." \
@@ -256,7 +253,7 @@ def test_a_refused_connection_is_transient() -> None:
         erp.get_customer("HO-C-001A")
 
 
-def test_every_call_names_the_deal(erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess) -> None:
+def test_every_call_names_the_deal(erp: BusinessCentralConnector, twin: TwinProcess) -> None:
     with lifecycle(CORRELATION, "006A"):
         erp.upsert_customer("HO-C-001A", a_customer())
     calls = requests_log(twin)
@@ -273,7 +270,7 @@ def test_a_next_link_to_another_host_is_not_followed_with_the_token(erp: Busines
 # --- invoices and credit notes ----------------------------------------------------------------
 
 def test_an_invoice_is_issued_posted_and_exact_to_the_cent(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str, project_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     invoice = erp.issue_invoice(an_invoice_request("12345.67", customer_target_id=customer_id), project_id)
     assert (invoice.external_id, invoice.number, invoice.status) == (
@@ -288,7 +285,7 @@ def test_an_invoice_is_issued_posted_and_exact_to_the_cent(
 
 
 def test_issuing_again_finds_the_invoice_and_writes_nothing(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str, project_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     request = an_invoice_request(customer_target_id=customer_id)
     first = erp.issue_invoice(request, project_id)
@@ -299,7 +296,7 @@ def test_issuing_again_finds_the_invoice_and_writes_nothing(
 
 
 def test_after_a_lost_response_the_retry_finds_the_committed_draft_and_finishes_it(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str, project_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     # Seed 0 rolls 0.84, 0.76, 0.42: the look-up and the project read pass, the draft's POST
     # commits and its answer is lost.
@@ -322,7 +319,7 @@ def test_after_a_lost_response_the_retry_finds_the_committed_draft_and_finishes_
     [(0, "the line's POST"), (3, "a look-up, the posting action, then the look-up again")],
 )
 def test_answers_lost_at_any_step_still_make_one_posted_invoice_with_one_line(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str, project_id: str,
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str, project_id: str,
     seed: int, lost: str
 ) -> None:
     request = an_invoice_request(customer_target_id=customer_id)
@@ -352,7 +349,7 @@ def test_a_draft_policy_leaves_the_invoice_for_finance_to_post(
 
 
 def test_read_invoice_follows_payments_until_paid(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str, project_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     invoice = erp.issue_invoice(an_invoice_request("12345.67", customer_target_id=customer_id), project_id)
     pay(twin, invoice.target_id, "10000.00")
@@ -365,7 +362,7 @@ def test_read_invoice_follows_payments_until_paid(
 
 
 def test_a_credit_note_is_a_sales_credit_memo_that_comes_back_negative(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, customer_id: str, project_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     request = an_invoice_request("-400.10", "HO-CN-006A-M1", customer_target_id=customer_id)
     credit = erp.issue_invoice(request, project_id)
@@ -380,7 +377,7 @@ def test_a_credit_note_is_a_sales_credit_memo_that_comes_back_negative(
 
 
 def test_without_the_customer_an_invoice_cannot_be_made(
-    erp: BusinessCentralConnector, twin: BusinessCentralTwinProcess, project_id: str
+    erp: BusinessCentralConnector, twin: TwinProcess, project_id: str
 ) -> None:
     with pytest.raises(PermanentError, match="customer_target_id"):
         erp.issue_invoice(an_invoice_request(), project_id)
@@ -396,7 +393,7 @@ def test_an_unknown_project_or_document_is_permanent(erp: BusinessCentralConnect
 
 
 def test_an_item_bc_does_not_have_is_a_data_error_on_the_line(
-    twin: BusinessCentralTwinProcess, customer_id: str, project_id: str
+    twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     with connector(twin, line_object_number="NOPE") as erp, pytest.raises(DataError) as caught:
         erp.issue_invoice(an_invoice_request(customer_target_id=customer_id), project_id)
@@ -405,7 +402,7 @@ def test_an_item_bc_does_not_have_is_a_data_error_on_the_line(
 
 # --- reconciliation ---------------------------------------------------------------------------
 
-def test_project_figures_walk_every_page(twin: BusinessCentralTwinProcess, customer_id: str) -> None:
+def test_project_figures_walk_every_page(twin: TwinProcess, customer_id: str) -> None:
     with connector(twin, page_size=2) as erp:
         for n in range(5):
             erp.upsert_project(a_project(f"HO-P-D{n}"), customer_id)
@@ -418,7 +415,7 @@ def test_project_figures_walk_every_page(twin: BusinessCentralTwinProcess, custo
 
 
 def test_document_figures_walk_every_page_of_invoices_and_credit_memos(
-    twin: BusinessCentralTwinProcess, customer_id: str, project_id: str
+    twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     with connector(twin, page_size=2) as erp:
         def issue(amount: str, external_id: str) -> Invoice:

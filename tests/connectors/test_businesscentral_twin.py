@@ -11,13 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from handoff.connectors.netsuite import exact_json
+from handoff.connectors import exact_json
+from handoff.connectors.twin_process import TwinProcess
 from tests.connectors.businesscentral_support import (
     API_PATH,
     COMPANY_ID,
-    BusinessCentralTwinProcess,
     api,
-    businesscentral_twin_fixture,
     fresh,
     pay,
     set_faults,
@@ -25,17 +24,16 @@ from tests.connectors.businesscentral_support import (
     summary,
 )
 
-businesscentral_twin = pytest.fixture(scope="session")(businesscentral_twin_fixture)
 ODATA_JSON = "application/json; odata.metadata=minimal"
 
 
 @pytest.fixture
-def twin(businesscentral_twin: BusinessCentralTwinProcess) -> BusinessCentralTwinProcess:
+def twin(businesscentral_twin: TwinProcess) -> TwinProcess:
     return fresh(businesscentral_twin)  # type: ignore[return-value]
 
 
 @pytest.fixture
-def bc(twin: BusinessCentralTwinProcess) -> Iterator[httpx.Client]:
+def bc(twin: TwinProcess) -> Iterator[httpx.Client]:
     with api(twin) as client:
         yield client
 
@@ -121,7 +119,7 @@ def test_patch_needs_the_current_etag_or_a_star(bc: httpx.Client) -> None:
     assert bc.get(path).json()["displayName"] == "Acme Ltd"
 
 
-def test_a_stale_etag_can_be_played_as_412(twin: BusinessCentralTwinProcess, bc: httpx.Client) -> None:
+def test_a_stale_etag_can_be_played_as_412(twin: TwinProcess, bc: httpx.Client) -> None:
     set_twin(twin, stale_etag_status=412)
     customer = new_customer(bc)
     bc.patch(f"customers({customer['id']})", json={"displayName": "B"}, headers={"If-Match": "*"})
@@ -149,7 +147,7 @@ def test_customer_validation_errors_look_like_bc(bc: httpx.Client, body: dict[st
 
 
 def test_numbers_cannot_be_entered_by_hand_unless_the_series_allows_it(
-    twin: BusinessCentralTwinProcess, bc: httpx.Client
+    twin: TwinProcess, bc: httpx.Client
 ) -> None:
     set_twin(twin, manual_numbers=False)
     error = error_of(bc.post("customers", json={"number": "HO-C-1", "displayName": "A"}), 400)
@@ -196,7 +194,7 @@ def test_lists_page_with_next_links_when_asked_for_a_page_size(bc: httpx.Client)
 
 
 def test_the_servers_own_page_size_applies_without_a_preference(
-    twin: BusinessCentralTwinProcess, bc: httpx.Client
+    twin: TwinProcess, bc: httpx.Client
 ) -> None:
     set_twin(twin, max_page_size=3)
     for n in range(4):
@@ -216,7 +214,7 @@ def test_top_and_skip_take_a_window(bc: httpx.Client) -> None:
     assert "@odata.nextLink" not in window
 
 
-def test_the_companies_of_the_environment(twin: BusinessCentralTwinProcess) -> None:
+def test_the_companies_of_the_environment(twin: TwinProcess) -> None:
     with httpx.Client(base_url=f"{twin.base_url}{API_PATH}/",
                       headers={"Authorization": "Bearer sandbox-token"}) as client:
         companies = client.get("companies").json()["value"]
@@ -311,7 +309,7 @@ def test_posting_needs_something_to_post_and_an_unblocked_customer(bc: httpx.Cli
 
 
 def test_a_payment_lowers_the_remaining_amount_until_the_invoice_is_paid(
-    twin: BusinessCentralTwinProcess, bc: httpx.Client
+    twin: TwinProcess, bc: httpx.Client
 ) -> None:
     invoice = new_invoice(bc, new_customer(bc)["id"], "100.50")
     bc.post(f"salesInvoices({invoice['id']})/Microsoft.NAV.post")
@@ -335,7 +333,7 @@ def test_a_credit_memo_is_drafted_and_posted_in_its_own_series(bc: httpx.Client)
 
 
 def test_a_draft_is_deleted_with_its_lines_and_a_customer_with_documents_is_kept(
-    twin: BusinessCentralTwinProcess, bc: httpx.Client
+    twin: TwinProcess, bc: httpx.Client
 ) -> None:
     customer = new_customer(bc)
     draft = new_invoice(bc, customer["id"], "1")
@@ -347,7 +345,7 @@ def test_a_draft_is_deleted_with_its_lines_and_a_customer_with_documents_is_kept
 
 # --- the edges -------------------------------------------------------------------------------------
 
-def test_a_bad_token_is_refused_with_bcs_authentication_error(twin: BusinessCentralTwinProcess) -> None:
+def test_a_bad_token_is_refused_with_bcs_authentication_error(twin: TwinProcess) -> None:
     with api(twin, token="expired") as client:
         response = client.get("customers")
     assert error_of(response, 401)["code"] == "Authentication_InvalidCredentials"
@@ -356,7 +354,7 @@ def test_a_bad_token_is_refused_with_bcs_authentication_error(twin: BusinessCent
 
 @pytest.mark.parametrize(("send_retry_after", "header"), [(False, None), (True, "60")])
 def test_the_rate_limit_answers_429_with_retry_after_only_when_configured(
-    twin: BusinessCentralTwinProcess, bc: httpx.Client, send_retry_after: bool, header: str | None
+    twin: TwinProcess, bc: httpx.Client, send_retry_after: bool, header: str | None
 ) -> None:
     set_twin(twin, requests_per_window=2, window_seconds=60, send_retry_after=send_retry_after)
     assert [bc.get("customers").status_code for _ in range(2)] == [200, 200]
@@ -365,7 +363,7 @@ def test_the_rate_limit_answers_429_with_retry_after_only_when_configured(
     assert refused.headers.get("Retry-After") == header
 
 
-def test_injected_faults_speak_bcs_error_body(twin: BusinessCentralTwinProcess, bc: httpx.Client) -> None:
+def test_injected_faults_speak_bcs_error_body(twin: TwinProcess, bc: httpx.Client) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=2)
     throttled = bc.get("customers")
     assert error_of(throttled, 429)["code"] == "Application_TooManyRequests"

@@ -24,15 +24,14 @@ from handoff.connectors.ports import (
     CrmStatusUpdate,
     DealFigures,
 )
+from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import Money, ProvisioningStatus
 from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from handoff.observability import lifecycle, new_trace_id
 from handoff.webhooks.reading import crm_readers
 from tests.connectors.dynamics_support import (
-    DynamicsTwinProcess,
     api,
     connector,
-    dynamics_twin_fixture,
     fresh,
     requests_log,
     requests_seen,
@@ -49,16 +48,15 @@ DEAL = {
     "legal_entity": "Handoff GmbH", "description": "Phase 1",
 }
 
-dynamics_twin = pytest.fixture(scope="session")(dynamics_twin_fixture)
 
 
 @pytest.fixture
-def twin(dynamics_twin: DynamicsTwinProcess) -> DynamicsTwinProcess:
+def twin(dynamics_twin: TwinProcess) -> TwinProcess:
     return fresh(dynamics_twin)
 
 
 @pytest.fixture
-def crm(twin: DynamicsTwinProcess) -> Iterator[DynamicsConnector]:
+def crm(twin: TwinProcess) -> Iterator[DynamicsConnector]:
     with connector(twin) as c:
         yield c
 
@@ -83,7 +81,7 @@ def seed_opportunities(crm: DynamicsConnector, count: int) -> list[str]:
     return [crm.create_opportunity({"name": f"Deal {n}"}) for n in range(count)]
 
 
-def freeze(twin: DynamicsTwinProcess, moment: str) -> None:
+def freeze(twin: TwinProcess, moment: str) -> None:
     set_twin(twin, frozen_clock=moment)
 
 
@@ -112,7 +110,7 @@ def test_write_back_round_trip(crm: DynamicsConnector, deal_id: str) -> None:
 
 
 def test_write_back_many_reports_each_update(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector, deal_id: str
+    twin: TwinProcess, crm: DynamicsConnector, deal_id: str
 ) -> None:
     outcomes = crm.write_back_many([provisioned(deal_id), provisioned(MISSING), provisioned("not-an-id")])
     assert outcomes[0] is None
@@ -123,7 +121,7 @@ def test_write_back_many_reports_each_update(
 
 
 def test_write_back_many_sends_one_batch_per_hundred(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector
+    twin: TwinProcess, crm: DynamicsConnector
 ) -> None:
     ids = seed_opportunities(crm, 250)
     before = requests_seen(twin)
@@ -140,7 +138,7 @@ def test_an_opportunity_twice_in_one_batch_ends_with_the_last(crm: DynamicsConne
 
 
 def test_a_column_the_environment_lacks_is_a_data_error_naming_it(
-    twin: DynamicsTwinProcess, deal_id: str
+    twin: TwinProcess, deal_id: str
 ) -> None:
     misconfigured = connector(twin, columns=ColumnNames(status="handoff_state"))
     other = misconfigured.create_opportunity({"name": "Other"})
@@ -167,7 +165,7 @@ def test_one_connector_serves_many_threads(crm: DynamicsConnector, deal_id: str)
 
 
 def test_every_call_carries_the_deals_trace(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector, deal_id: str
+    twin: TwinProcess, crm: DynamicsConnector, deal_id: str
 ) -> None:
     correlation_id = new_trace_id()
     with lifecycle(correlation_id, deal_id):
@@ -182,7 +180,7 @@ def test_every_call_carries_the_deals_trace(
 # --- alternate-key upserts -------------------------------------------------------------------------
 
 def test_a_lost_response_after_commit_is_transient_and_the_retry_leaves_one_account(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector
+    twin: TwinProcess, crm: DynamicsConnector
 ) -> None:
     set_faults(twin, lose_response_rate=1.0)
     with pytest.raises(TransientError) as exc_info:
@@ -207,7 +205,7 @@ def test_upserts_can_be_create_only_or_update_only(crm: DynamicsConnector) -> No
 
 
 def test_a_lost_write_back_response_is_transient_though_the_write_committed(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector, deal_id: str
+    twin: TwinProcess, crm: DynamicsConnector, deal_id: str
 ) -> None:
     set_faults(twin, lose_response_rate=1.0)
     [outcome] = crm.write_back_many([provisioned(deal_id)])
@@ -239,7 +237,7 @@ def test_changed_opportunities_only_after_the_given_moment(crm: DynamicsConnecto
         list(crm.changed_opportunities(datetime(2000, 1, 1)))
 
 
-def test_change_feeds_read_every_page(twin: DynamicsTwinProcess) -> None:
+def test_change_feeds_read_every_page(twin: TwinProcess) -> None:
     crm = connector(twin, page_size=2)
     freeze(twin, "2026-11-26T10:00:00Z")
     early = seed_opportunities(crm, 3)
@@ -253,7 +251,7 @@ def test_change_feeds_read_every_page(twin: DynamicsTwinProcess) -> None:
     assert len(pages) == 4 and "$skiptoken" in pages[-1]["query"]
 
 
-def test_a_record_edited_while_the_feed_is_read_is_not_lost(twin: DynamicsTwinProcess) -> None:
+def test_a_record_edited_while_the_feed_is_read_is_not_lost(twin: TwinProcess) -> None:
     crm = connector(twin, page_size=2)
     freeze(twin, "2026-11-26T10:00:00Z")
     ids = sorted(seed_opportunities(crm, 6))
@@ -267,7 +265,7 @@ def test_a_record_edited_while_the_feed_is_read_is_not_lost(twin: DynamicsTwinPr
 
 
 def test_changed_accounts_yield_customer_event_data(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector
+    twin: TwinProcess, crm: DynamicsConnector
 ) -> None:
     account_id = crm.create_account(account_columns({
         "name": "Initech", "currency": "GBP", "tax_jurisdiction": "GB", "legal_entity": "Initech Ltd",
@@ -279,7 +277,7 @@ def test_changed_accounts_yield_customer_event_data(
 
 
 def test_a_currency_added_after_the_table_was_read_is_found(
-    crm: DynamicsConnector, twin: DynamicsTwinProcess
+    crm: DynamicsConnector, twin: TwinProcess
 ) -> None:
     assert "CHF" not in crm.currency_ids()
     with api(twin) as client:
@@ -292,7 +290,7 @@ def test_a_currency_added_after_the_table_was_read_is_found(
 
 
 def test_a_configured_field_mapping_reads_columns_where_the_firm_keeps_them(
-    twin: DynamicsTwinProcess
+    twin: TwinProcess
 ) -> None:
     rules = {"opportunity": {"legal_entity": {"from": "description", "lookup": {"Company 1000": "UK01"}},
                              "billing_method": {"constant": "fixed_fee"}}}
@@ -306,7 +304,7 @@ def test_a_configured_field_mapping_reads_columns_where_the_firm_keeps_them(
 
 # --- reconciliation --------------------------------------------------------------------------------
 
-def test_deal_figures_page_through_every_opportunity(twin: DynamicsTwinProcess, deal_id: str) -> None:
+def test_deal_figures_page_through_every_opportunity(twin: TwinProcess, deal_id: str) -> None:
     crm = connector(twin, page_size=2)
     others = seed_opportunities(crm, 4)
     crm.write_back_many([provisioned(deal_id, billing=BillingSummary(
@@ -321,7 +319,7 @@ def test_deal_figures_page_through_every_opportunity(twin: DynamicsTwinProcess, 
 # --- limits, and failures translated ---------------------------------------------------------------
 
 def test_service_protection_429_is_a_throttled_error_with_retry_after(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector, deal_id: str
+    twin: TwinProcess, crm: DynamicsConnector, deal_id: str
 ) -> None:
     set_twin(twin, request_limit=1, window_seconds=60)  # spent on creating and winning the deal
     with pytest.raises(ThrottledError) as exc_info:
@@ -331,7 +329,7 @@ def test_service_protection_429_is_a_throttled_error_with_retry_after(
 
 
 def test_a_429_without_retry_after_waits_as_its_code_says(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector, deal_id: str
+    twin: TwinProcess, crm: DynamicsConnector, deal_id: str
 ) -> None:
     set_twin(twin, request_limit=1, window_seconds=60, send_retry_after=False)
     outcomes = crm.write_back_many([provisioned(deal_id, str(n)) for n in range(3)])
@@ -339,7 +337,7 @@ def test_a_429_without_retry_after_waits_as_its_code_says(
 
 
 def test_an_injected_throttle_carries_retry_after(
-    twin: DynamicsTwinProcess, crm: DynamicsConnector, deal_id: str
+    twin: TwinProcess, crm: DynamicsConnector, deal_id: str
 ) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=7)
     with pytest.raises(ThrottledError) as exc_info:
@@ -348,7 +346,7 @@ def test_an_injected_throttle_carries_retry_after(
 
 
 def test_the_concurrency_bound_keeps_the_connector_under_the_limit(
-    twin: DynamicsTwinProcess, deal_id: str
+    twin: TwinProcess, deal_id: str
 ) -> None:
     set_twin(twin, concurrency_limit=2, hold_ms=100)
     crowded = connector(twin, max_concurrency=8)
@@ -362,7 +360,7 @@ def test_the_concurrency_bound_keeps_the_connector_under_the_limit(
     assert not any(isinstance(r, Exception) for r in results)
 
 
-def test_pacing_keeps_the_connector_under_the_request_limit(twin: DynamicsTwinProcess) -> None:
+def test_pacing_keeps_the_connector_under_the_request_limit(twin: TwinProcess) -> None:
     set_twin(twin, request_limit=3, window_seconds=0.4)
     crm = connector(twin, requests_per_window=3, window_seconds=0.5)
     started = time.monotonic()
@@ -371,13 +369,13 @@ def test_pacing_keeps_the_connector_under_the_request_limit(twin: DynamicsTwinPr
     assert time.monotonic() - started >= 0.9  # two full windows waited, and no 429
 
 
-def test_a_bad_token_is_permanent_with_a_clear_message(twin: DynamicsTwinProcess) -> None:
+def test_a_bad_token_is_permanent_with_a_clear_message(twin: TwinProcess) -> None:
     with pytest.raises(PermanentError, match="HANDOFF_DYNAMICS_ACCESS_TOKEN") as exc_info:
         connector(twin, access_token="eyJ.expired").create_account({"name": "X"})
     assert "HTTP 401" in str(exc_info.value) and type(exc_info.value) is PermanentError
 
 
-def test_unavailability_is_transient(twin: DynamicsTwinProcess, crm: DynamicsConnector, deal_id: str) -> None:
+def test_unavailability_is_transient(twin: TwinProcess, crm: DynamicsConnector, deal_id: str) -> None:
     set_faults(twin, unavailable_rate=1.0)
     with pytest.raises(TransientError) as exc_info:
         crm.write_back(provisioned(deal_id))
@@ -393,7 +391,7 @@ def test_a_missing_opportunity_is_permanent(crm: DynamicsConnector) -> None:
         crm.opportunity_event_data("not-a-guid")
 
 
-def test_an_unreachable_environment_is_transient(twin: DynamicsTwinProcess) -> None:
+def test_an_unreachable_environment_is_transient(twin: TwinProcess) -> None:
     with pytest.raises(TransientError):
         connector(twin, base_url="http://127.0.0.1:9", timeout=2.0).create_account({"name": "X"})
 

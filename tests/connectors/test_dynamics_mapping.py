@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from handoff.connectors.dynamics import ColumnNames, DynamicsConnector, DynamicsSettings, batch
-from handoff.connectors.dynamics.client import RateGate
 from handoff.connectors.dynamics.errors import (
     PreconditionFailed,
     RecordNotFound,
@@ -35,6 +34,7 @@ from handoff.connectors.dynamics.mapping import (
     opportunity_event_data,
     write_back_fields,
 )
+from handoff.connectors.pacing import RateGate
 from handoff.connectors.ports import BillingSummary, CrmStatusUpdate, DealFigures
 from handoff.connectors.salesforce import mapping as salesforce
 from handoff.domain import Money, ProvisioningStatus

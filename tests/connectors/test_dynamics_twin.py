@@ -14,10 +14,9 @@ import pytest
 
 from handoff.connectors.dynamics import batch
 from handoff.connectors.dynamics.mapping import FORMATTED, LOOKUP_TABLE, entity_id, loads
+from handoff.connectors.twin_process import TwinProcess
 from tests.connectors.dynamics_support import (
-    DynamicsTwinProcess,
     api,
-    dynamics_twin_fixture,
     fresh,
     set_faults,
     set_twin,
@@ -26,16 +25,15 @@ from tests.connectors.dynamics_support import (
 
 EUR = "5a1e0c00-0000-4000-8000-000000000978"
 
-dynamics_twin = pytest.fixture(scope="session")(dynamics_twin_fixture)
 
 
 @pytest.fixture
-def twin(dynamics_twin: DynamicsTwinProcess) -> DynamicsTwinProcess:
+def twin(dynamics_twin: TwinProcess) -> TwinProcess:
     return fresh(dynamics_twin)
 
 
 @pytest.fixture
-def client(twin: DynamicsTwinProcess) -> Iterator[httpx.Client]:
+def client(twin: TwinProcess) -> Iterator[httpx.Client]:
     with api(twin) as c:
         yield c
 
@@ -64,7 +62,7 @@ def body(response: httpx.Response) -> dict[str, Any]:
 
 # --- auth and addressing -------------------------------------------------------------------------
 
-def test_a_missing_or_wrong_token_gets_401_with_a_bearer_challenge(twin: DynamicsTwinProcess) -> None:
+def test_a_missing_or_wrong_token_gets_401_with_a_bearer_challenge(twin: TwinProcess) -> None:
     with httpx.Client(base_url=twin.base_url) as anonymous:
         response = anonymous.get("/api/data/v9.2/accounts")
     assert response.status_code == 401 and response.content == b""
@@ -138,7 +136,7 @@ def test_upsert_by_guid_creates_unless_if_match_says_update_only(client: httpx.C
 
 
 def test_upsert_by_alternate_key_is_204_both_ways_and_leaves_one_row(
-    twin: DynamicsTwinProcess, client: httpx.Client
+    twin: TwinProcess, client: httpx.Client
 ) -> None:
     for name in ("First", "Second"):
         response = client.patch("accounts(handoff_key='O''Brien & Co')", json={"name": name})
@@ -264,7 +262,7 @@ def test_a_batch_stops_at_the_first_failure_unless_told_to_go_on(client: httpx.C
     assert body(client.get(f"accounts({account_id})"))["name"] == "A"
 
 
-def test_a_change_set_is_all_or_nothing(twin: DynamicsTwinProcess, client: httpx.Client) -> None:
+def test_a_change_set_is_all_or_nothing(twin: TwinProcess, client: httpx.Client) -> None:
     create_one = batch.Request("POST", "/api/data/v9.2/accounts", {"Content-Type": "application/json"},
                                b'{"name": "In the change set"}', "1")
     json_type = {"Content-Type": "application/json"}
@@ -282,7 +280,7 @@ def test_a_change_set_is_all_or_nothing(twin: DynamicsTwinProcess, client: httpx
 # --- service protection and faults ---------------------------------------------------------------
 
 def test_over_the_request_limit_is_429_with_retry_after(
-    twin: DynamicsTwinProcess, client: httpx.Client
+    twin: TwinProcess, client: httpx.Client
 ) -> None:
     set_twin(twin, request_limit=2, window_seconds=60)
     assert client.get("accounts").status_code == 200
@@ -296,7 +294,7 @@ def test_over_the_request_limit_is_429_with_retry_after(
     assert "Retry-After" not in client.get("accounts").headers
 
 
-def test_over_the_concurrency_limit_is_429_at_once(twin: DynamicsTwinProcess) -> None:
+def test_over_the_concurrency_limit_is_429_at_once(twin: TwinProcess) -> None:
     set_twin(twin, concurrency_limit=2, hold_ms=400)
     statuses: list[int] = []
 
@@ -315,7 +313,7 @@ def test_over_the_concurrency_limit_is_429_at_once(twin: DynamicsTwinProcess) ->
     assert sorted(statuses) == [200, 200, 429, 429]
 
 
-def test_a_batch_counts_as_one_request(twin: DynamicsTwinProcess, client: httpx.Client) -> None:
+def test_a_batch_counts_as_one_request(twin: TwinProcess, client: httpx.Client) -> None:
     set_twin(twin, request_limit=3, window_seconds=60)
     account_id = create(client, "accounts", name="A")
     response = send_batch(client, [patch(f"accounts({account_id})", name=str(n)) for n in range(5)])
@@ -324,7 +322,7 @@ def test_a_batch_counts_as_one_request(twin: DynamicsTwinProcess, client: httpx.
     error_of(client.get("accounts"), 429, "0x80072322")
 
 
-def test_injected_faults_speak_dataverse(twin: DynamicsTwinProcess, client: httpx.Client) -> None:
+def test_injected_faults_speak_dataverse(twin: TwinProcess, client: httpx.Client) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=7)
     response = client.get("accounts")
     assert error_of(response, 429, "0x80072322") and response.headers["Retry-After"] == "7"

@@ -10,7 +10,6 @@ import pytest
 import urllib3
 
 from handoff.connectors.hubspot import HubSpotSettings, PropertyNames
-from handoff.connectors.hubspot.client import RateGate
 from handoff.connectors.hubspot.errors import (
     ObjectNotFound,
     batch_errors,
@@ -28,6 +27,7 @@ from handoff.connectors.hubspot.mapping import (
     won_stages_from_pipelines,
     write_back_fields,
 )
+from handoff.connectors.pacing import RateGate
 from handoff.connectors.ports import BillingSummary, CrmStatusUpdate, DealFigures
 from handoff.connectors.salesforce import mapping as salesforce
 from handoff.domain import Money, ProvisioningStatus

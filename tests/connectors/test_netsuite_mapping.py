@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from handoff.connectors import exact_json
 from handoff.connectors.keepalive import TransportError
-from handoff.connectors.netsuite import exact_json
 from handoff.connectors.netsuite.errors import from_response, retry_after_seconds, translate
 from handoff.connectors.netsuite.mapping import (
     customer_body,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from handoff.connectors.netsuite import exact_json
+from handoff.connectors import exact_json
 from handoff.connectors.twin_process import TwinProcess
 from tests.conftest import reset_twin
 from tests.connectors.netsuite_support import RECORD_PATH, TOKEN, set_faults, summary

@@ -12,26 +12,24 @@ from typing import Any
 
 import pytest
 
+from handoff.connectors import exact_json
 from handoff.connectors.contract import BillingSource, ErpTarget
-from handoff.connectors.netsuite import exact_json
 from handoff.connectors.oracle import OracleConnector
 from handoff.connectors.oracle.twin import SANDBOX_TOKEN
 from handoff.connectors.ports import UpsertResult
-from handoff.connectors.twin_process import free_port
+from handoff.connectors.twin_process import TwinProcess, free_port
 from handoff.domain import InvoiceStatus, Money
 from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from handoff.observability import lifecycle
 from tests.connectors.oracle_support import (
     FSCM,
     ITEM_TYPE,
-    OracleTwinProcess,
     a_customer,
     a_project,
     an_invoice_request,
     api,
     connector,
     fresh,
-    oracle_twin_fixture,
     pay,
     received,
     requests_seen,
@@ -41,13 +39,8 @@ from tests.connectors.oracle_support import (
 )
 
 
-@pytest.fixture(scope="session")
-def oracle_twin() -> Iterator[OracleTwinProcess]:
-    yield from oracle_twin_fixture()
-
-
 @pytest.fixture
-def oracle(oracle_twin: OracleTwinProcess) -> Iterator[OracleConnector]:
+def oracle(oracle_twin: TwinProcess) -> Iterator[OracleConnector]:
     fresh(oracle_twin)
     with connector(oracle_twin) as erp:
         yield erp
@@ -75,7 +68,7 @@ def test_it_is_a_whole_erp_target_and_billing_source_with_a_budget(oracle: Oracl
 # --- upserts --------------------------------------------------------------------------------
 
 def test_upserting_a_customer_twice_leaves_one_account_with_one_number(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess
+    oracle: OracleConnector, oracle_twin: TwinProcess
 ) -> None:
     first = oracle.upsert_customer("HO-C-001A", a_customer())
     second = oracle.upsert_customer("HO-C-001A", a_customer(name="Acme Consulting Ltd"))
@@ -88,7 +81,7 @@ def test_upserting_a_customer_twice_leaves_one_account_with_one_number(
 
 
 def test_upserting_a_project_twice_leaves_one_project_under_its_customer(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, customer_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, customer_id: str
 ) -> None:
     first = oracle.upsert_project(a_project(), customer_id)
     second = oracle.upsert_project(a_project(name="Acme rollout, phase 1"), customer_id)
@@ -112,7 +105,7 @@ def test_looking_up_an_unknown_external_id_gives_none(oracle: OracleConnector) -
 
 
 def test_a_lost_response_is_transient_and_the_retry_finds_the_committed_project(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, customer_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, customer_id: str
 ) -> None:
     # Seed 15 rolls 0.97, 0.01: the look-up passes, the POST commits and its answer is lost.
     set_faults(oracle_twin, lose_response_rate=0.5, seed=15)
@@ -129,7 +122,7 @@ def test_a_lost_response_is_transient_and_the_retry_finds_the_committed_project(
 
 
 def test_every_answer_lost_then_none_still_leaves_one_customer(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess
+    oracle: OracleConnector, oracle_twin: TwinProcess
 ) -> None:
     set_faults(oracle_twin, lose_response_rate=1.0)
     with pytest.raises(TransientError):
@@ -147,7 +140,7 @@ def test_a_project_cannot_move_to_another_currency(oracle: OracleConnector, cust
 
 
 def test_one_connector_shared_by_sixteen_threads_makes_one_project_per_key(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, customer_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, customer_id: str
 ) -> None:
     # Two threads that both find no project both POST with Upsert-Mode: the twin matches the
     # second on its source reference (⚠ unconfirmed for a real pod). Two that PATCH the same
@@ -173,7 +166,7 @@ def test_one_connector_shared_by_sixteen_threads_makes_one_project_per_key(
 
 @pytest.mark.parametrize(("retry_after", "expected"), [(3, 3.0), (0, None)])
 def test_throttling_is_a_throttled_error_with_retry_after_when_sent(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, retry_after: int,
+    oracle: OracleConnector, oracle_twin: TwinProcess, retry_after: int,
     expected: float | None
 ) -> None:
     set_faults(oracle_twin, throttle_rate=1.0, retry_after_seconds=retry_after)
@@ -182,7 +175,7 @@ def test_throttling_is_a_throttled_error_with_retry_after_when_sent(
     assert caught.value.retry_after == expected
 
 
-def test_unavailable_is_transient(oracle: OracleConnector, oracle_twin: OracleTwinProcess) -> None:
+def test_unavailable_is_transient(oracle: OracleConnector, oracle_twin: TwinProcess) -> None:
     set_faults(oracle_twin, unavailable_rate=1.0)
     with pytest.raises(TransientError) as caught:
         oracle.upsert_customer("HO-C-001A", a_customer())
@@ -190,7 +183,7 @@ def test_unavailable_is_transient(oracle: OracleConnector, oracle_twin: OracleTw
 
 
 def test_a_maintenance_window_is_transient_with_its_remaining_time(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess
+    oracle: OracleConnector, oracle_twin: TwinProcess
 ) -> None:
     set_faults(oracle_twin, maintenance_seconds=2)
     with pytest.raises(TransientError) as caught:
@@ -206,7 +199,7 @@ def test_an_unknown_customer_is_a_data_error_naming_the_field(oracle: OracleConn
 
 
 def test_an_unmapped_legal_entity_is_refused_before_any_call(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess
+    oracle: OracleConnector, oracle_twin: TwinProcess
 ) -> None:
     with pytest.raises(DataError) as caught:
         oracle.upsert_project(a_project(legal_entity="FR01"), "CDRM_1")
@@ -217,7 +210,7 @@ def test_an_unmapped_legal_entity_is_refused_before_any_call(
 @pytest.mark.parametrize("credentials", [{"password": "wrong"}, {"user": None, "password": None,
                                                                   "token": "expired"}])
 def test_refused_credentials_are_permanent_with_a_clear_message(
-    oracle_twin: OracleTwinProcess, credentials: dict[str, Any]
+    oracle_twin: TwinProcess, credentials: dict[str, Any]
 ) -> None:
     with connector(oracle_twin, **credentials) as erp, pytest.raises(PermanentError) as caught:
         erp.upsert_customer("HO-C-001A", a_customer())
@@ -225,7 +218,7 @@ def test_refused_credentials_are_permanent_with_a_clear_message(
     assert "HANDOFF_ORACLE_USER" in str(caught.value)
 
 
-def test_a_bearer_token_is_accepted_as_well(oracle_twin: OracleTwinProcess) -> None:
+def test_a_bearer_token_is_accepted_as_well(oracle_twin: TwinProcess) -> None:
     fresh(oracle_twin)
     with connector(oracle_twin, user=None, password=None, token=SANDBOX_TOKEN) as erp:
         assert erp.upsert_customer("HO-C-001A", a_customer()).created
@@ -244,7 +237,7 @@ def connector_settings(base_url: str) -> Any:
 
 
 def test_every_call_carries_the_deals_trace_headers(oracle: OracleConnector,
-                                                    oracle_twin: OracleTwinProcess) -> None:
+                                                    oracle_twin: TwinProcess) -> None:
     correlation_id = "0af7651916cd43dd8448eb211c80319c"
     with lifecycle(correlation_id, "006A"):
         oracle.upsert_customer("HO-C-001A", a_customer())
@@ -257,7 +250,7 @@ def test_every_call_carries_the_deals_trace_headers(oracle: OracleConnector,
 # --- invoices and credit memos --------------------------------------------------------------
 
 def test_an_invoice_is_complete_with_its_number_and_totals_exact_to_the_cent(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, customer_id: str, project_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     invoice = oracle.issue_invoice(an_invoice_request("12345.67"), project_id)
     assert (invoice.external_id, invoice.number, invoice.status) == (
@@ -273,7 +266,7 @@ def test_an_invoice_is_complete_with_its_number_and_totals_exact_to_the_cent(
 
 
 def test_issuing_again_finds_the_invoice_and_writes_nothing(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, project_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, project_id: str
 ) -> None:
     first = oracle.issue_invoice(an_invoice_request(), project_id)
     seen = requests_seen(oracle_twin)
@@ -283,7 +276,7 @@ def test_issuing_again_finds_the_invoice_and_writes_nothing(
 
 
 def test_after_a_lost_response_the_retry_finds_the_committed_invoice(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, project_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, project_id: str
 ) -> None:
     # Seed 0 rolls 0.84, 0.76, 0.42: the look-up and the project read pass, the POST commits
     # and its answer is lost.
@@ -300,7 +293,7 @@ def test_after_a_lost_response_the_retry_finds_the_committed_invoice(
 
 
 def test_read_invoice_follows_receipts_until_paid(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, project_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, project_id: str
 ) -> None:
     invoice = oracle.issue_invoice(an_invoice_request("12345.67"), project_id)
     pay(oracle_twin, invoice.target_id, "10000.00")
@@ -314,7 +307,7 @@ def test_read_invoice_follows_receipts_until_paid(
 
 
 def test_a_credit_note_is_a_credit_memo_that_comes_back_negative(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, project_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, project_id: str
 ) -> None:
     credit = oracle.issue_invoice(an_invoice_request("-400.10", "HO-CN-006A-M1"), project_id)
     assert (credit.number, credit.status) == ("CM10001", InvoiceStatus.POSTED)
@@ -346,7 +339,7 @@ def test_a_second_document_for_a_line_is_a_document_of_its_own(
 
 
 def test_the_customer_known_to_handoff_is_billed_without_reading_it_from_the_project(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, project_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, project_id: str
 ) -> None:
     other = oracle.upsert_customer("HO-C-002B", a_customer(name="Globex")).target_id
     invoice = oracle.issue_invoice(an_invoice_request(customer_target_id=other), project_id)
@@ -363,7 +356,7 @@ def test_an_unknown_project_or_document_is_permanent(oracle: OracleConnector) ->
 
 
 def test_a_memo_line_the_pod_does_not_have_is_a_data_error_on_the_line(
-    oracle_twin: OracleTwinProcess, project_id: str
+    oracle_twin: TwinProcess, project_id: str
 ) -> None:
     with connector(oracle_twin, memo_line="Catering") as erp, pytest.raises(DataError) as caught:
         erp.issue_invoice(an_invoice_request(), project_id)
@@ -372,7 +365,7 @@ def test_a_memo_line_the_pod_does_not_have_is_a_data_error_on_the_line(
 
 # --- reconciliation -------------------------------------------------------------------------
 
-def test_project_figures_walk_every_page(oracle_twin: OracleTwinProcess) -> None:
+def test_project_figures_walk_every_page(oracle_twin: TwinProcess) -> None:
     fresh(oracle_twin)
     with connector(oracle_twin, page_size=2) as erp:
         customer = erp.upsert_customer("HO-C-001A", a_customer()).target_id
@@ -387,7 +380,7 @@ def test_project_figures_walk_every_page(oracle_twin: OracleTwinProcess) -> None
 
 
 def test_document_figures_list_handoffs_invoices_and_credit_memos_in_id_order(
-    oracle: OracleConnector, oracle_twin: OracleTwinProcess, customer_id: str, project_id: str
+    oracle: OracleConnector, oracle_twin: TwinProcess, customer_id: str, project_id: str
 ) -> None:
     invoice = oracle.issue_invoice(an_invoice_request("1000.00"), project_id)
     credit = oracle.issue_invoice(an_invoice_request("-100.00", "HO-CN-006A-M1"), project_id)

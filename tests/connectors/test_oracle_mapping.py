@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from handoff.connectors import exact_json
 from handoff.connectors.keepalive import TransportError
-from handoff.connectors.netsuite import exact_json
 from handoff.connectors.oracle.errors import from_response, translate
 from handoff.connectors.oracle.mapping import (
     CREDIT_MEMOS,

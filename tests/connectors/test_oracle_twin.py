@@ -12,15 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from handoff.connectors.netsuite import exact_json
+from handoff.connectors import exact_json
+from handoff.connectors.twin_process import TwinProcess
 from tests.connectors.oracle_support import (
     CRM,
     FSCM,
     ITEM_TYPE,
-    OracleTwinProcess,
     api,
     fresh,
-    oracle_twin_fixture,
     pay,
     set_faults,
     summary,
@@ -30,13 +29,10 @@ ERROR_TYPE = "application/vnd.oracle.adf.error+json"
 WRITE = {"Content-Type": ITEM_TYPE}
 
 
-@pytest.fixture(scope="session")
-def oracle_twin() -> Iterator[OracleTwinProcess]:
-    yield from oracle_twin_fixture()
 
 
 @pytest.fixture
-def fusion(oracle_twin: OracleTwinProcess) -> Iterator[httpx.Client]:
+def fusion(oracle_twin: TwinProcess) -> Iterator[httpx.Client]:
     fresh(oracle_twin)
     with api(oracle_twin) as client:
         yield client
@@ -105,7 +101,7 @@ def test_writes_need_oracles_item_media_type(fusion: httpx.Client) -> None:
 
 
 def test_upsert_mode_updates_the_record_its_reference_finds_else_creates(
-    fusion: httpx.Client, oracle_twin: OracleTwinProcess
+    fusion: httpx.Client, oracle_twin: TwinProcess
 ) -> None:
     body = {"OrganizationName": "Acme", "SourceSystem": "HANDOFF", "SourceSystemReferenceValue": "HO-C-9"}
     first = post(fusion, f"{CRM}/accounts", body, **{"Upsert-Mode": "true"})
@@ -156,7 +152,7 @@ def test_q_finds_by_the_key_fields_in_expression_syntax(fusion: httpx.Client) ->
         "URL request parameter q")
 
 
-def test_framework_version_1_queries_by_example_and_2_does_not(oracle_twin: OracleTwinProcess,
+def test_framework_version_1_queries_by_example_and_2_does_not(oracle_twin: TwinProcess,
                                                                fusion: httpx.Client) -> None:
     new_account(fusion, "HO-C-1")
     new_account(fusion, "HO-C-2")
@@ -205,7 +201,7 @@ def test_collections_page_by_limit_and_offset_with_has_more(fusion: httpx.Client
 
 
 def test_children_are_arrays_before_framework_version_3_and_collections_after(
-    oracle_twin: OracleTwinProcess, fusion: httpx.Client
+    oracle_twin: TwinProcess, fusion: httpx.Client
 ) -> None:
     party = new_account(fusion)["PartyNumber"]
     url = f"{FSCM}/projects/{new_project(fusion, party)['ProjectId']}"
@@ -235,7 +231,7 @@ def test_fields_choose_attributes_and_child_attributes(fusion: httpx.Client) -> 
 # --- errors, auth, faults -------------------------------------------------------------------
 
 def test_errors_are_json_from_framework_version_4_and_plain_text_before(
-    oracle_twin: OracleTwinProcess, fusion: httpx.Client
+    oracle_twin: TwinProcess, fusion: httpx.Client
 ) -> None:
     body = {"ProjectName": "P", "ProjectStartDate": "2025-03-01", "ProjectCurrencyCode": "USD",
             "ProjectType": "Fixed Price", "BusinessUnitName": "US1 Business Unit",
@@ -273,7 +269,7 @@ def test_a_missing_item_is_404(fusion: httpx.Client) -> None:
 
 @pytest.mark.parametrize("authorization",
                          [None, "Bearer wrong", "Basic " + base64.b64encode(b"x:y").decode()])
-def test_bad_credentials_are_401_without_a_body(oracle_twin: OracleTwinProcess,
+def test_bad_credentials_are_401_without_a_body(oracle_twin: TwinProcess,
                                                 authorization: str | None) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     response = httpx.get(f"{oracle_twin.base_url}{FSCM}/projects", headers=headers)
@@ -281,7 +277,7 @@ def test_bad_credentials_are_401_without_a_body(oracle_twin: OracleTwinProcess,
     assert response.headers["WWW-Authenticate"].startswith("Basic")
 
 
-def test_basic_auth_with_the_sandbox_user_is_accepted(oracle_twin: OracleTwinProcess) -> None:
+def test_basic_auth_with_the_sandbox_user_is_accepted(oracle_twin: TwinProcess) -> None:
     pair = base64.b64encode(b"handoff.integration:sandbox-password").decode()
     response = httpx.get(f"{oracle_twin.base_url}{FSCM}/projects", headers={"Authorization": f"Basic {pair}"})
     assert response.status_code == 200 and response.json()["items"] == []
@@ -289,7 +285,7 @@ def test_basic_auth_with_the_sandbox_user_is_accepted(oracle_twin: OracleTwinPro
 
 @pytest.mark.parametrize("retry_after", [3, 0])
 def test_injected_throttling_is_429_with_retry_after_when_set(
-    fusion: httpx.Client, oracle_twin: OracleTwinProcess, retry_after: int
+    fusion: httpx.Client, oracle_twin: TwinProcess, retry_after: int
 ) -> None:
     set_faults(oracle_twin, throttle_rate=1.0, retry_after_seconds=retry_after)
     response = fusion.get(f"{FSCM}/projects")
@@ -297,7 +293,7 @@ def test_injected_throttling_is_429_with_retry_after_when_set(
     assert response.headers.get("Retry-After") == (str(retry_after) if retry_after else None)
 
 
-def test_injected_unavailability_is_503(fusion: httpx.Client, oracle_twin: OracleTwinProcess) -> None:
+def test_injected_unavailability_is_503(fusion: httpx.Client, oracle_twin: TwinProcess) -> None:
     set_faults(oracle_twin, unavailable_rate=1.0)
     assert fusion.get(f"{FSCM}/projects").status_code == 503
 
@@ -325,7 +321,7 @@ def test_an_invoice_is_numbered_totalled_exactly_and_due_on_its_terms(fusion: ht
 
 
 def test_receipts_lower_the_balance_until_the_installment_closes(
-    fusion: httpx.Client, oracle_twin: OracleTwinProcess, party: str
+    fusion: httpx.Client, oracle_twin: TwinProcess, party: str
 ) -> None:
     invoice_id = created(post(fusion, f"{FSCM}/receivablesInvoices", invoice_body(party, "100.50")))[
         "CustomerTransactionId"]

@@ -11,18 +11,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from handoff.connectors.contract import ErpTarget
 from handoff.connectors.ports import BillingConnector, ErpSnapshotSource, ProjectFigures
 from handoff.connectors.sap import Organization, SapConnector
-from handoff.connectors.twin_process import free_port
+from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import InvoiceStatus, Milestone, Money, ProjectStatus
 from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from handoff.observability import lifecycle
 from tests.connectors.sap_support import (
-    SapTwinProcess,
     a_customer,
     a_project,
     bill,
@@ -33,7 +33,6 @@ from tests.connectors.sap_support import (
     fresh,
     pay,
     requests_seen,
-    sap_twin_fixture,
     set_faults,
     set_twin,
     settings_for,
@@ -41,16 +40,14 @@ from tests.connectors.sap_support import (
     twin_records,
 )
 
-sap_twin = pytest.fixture(scope="session")(sap_twin_fixture)
-
 
 @pytest.fixture
-def twin(sap_twin: SapTwinProcess) -> SapTwinProcess:
+def twin(sap_twin: TwinProcess) -> TwinProcess:
     return fresh(sap_twin)  # type: ignore[return-value]
 
 
 @pytest.fixture
-def sap(twin: SapTwinProcess) -> Iterator[SapConnector]:
+def sap(twin: TwinProcess) -> Iterator[SapConnector]:
     with connector(twin) as made:
         yield made
 
@@ -86,7 +83,7 @@ def test_the_connector_is_an_erp_target_with_a_budget_but_issues_no_invoices(sap
 # --- customers -----------------------------------------------------------------------------------------
 
 def test_upserting_a_customer_twice_leaves_one_partner_with_one_number(
-    sap: SapConnector, twin: SapTwinProcess
+    sap: SapConnector, twin: TwinProcess
 ) -> None:
     first = sap.upsert_customer("HO-C-001A", a_customer())
     second = sap.upsert_customer("HO-C-001A", a_customer(name="Acme Consulting Ltd"))
@@ -100,7 +97,7 @@ def test_upserting_a_customer_twice_leaves_one_partner_with_one_number(
 
 
 def test_an_unchanged_customer_costs_one_read(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     forget_requests(twin)
     assert sap.upsert_customer("HO-C-001A", a_customer()).target_id == customer_id
@@ -108,7 +105,7 @@ def test_an_unchanged_customer_costs_one_read(
 
 
 def test_an_account_id_too_long_for_the_external_id_field_is_found_again(
-    sap: SapConnector, twin: SapTwinProcess
+    sap: SapConnector, twin: TwinProcess
 ) -> None:
     external_id = "HO-C-001Dn00000AbCdEFAQ"  # 23 characters; the field holds 20
     first = sap.upsert_customer(external_id, a_customer())
@@ -117,7 +114,7 @@ def test_an_account_id_too_long_for_the_external_id_field_is_found_again(
     assert sap.get_customer(external_id) is not None
 
 
-def test_a_lost_create_of_a_customer_is_found_by_the_retry(sap: SapConnector, twin: SapTwinProcess) -> None:
+def test_a_lost_create_of_a_customer_is_found_by_the_retry(sap: SapConnector, twin: TwinProcess) -> None:
     sap.upsert_customer("HO-C-OTHER", a_customer())  # the session and its token exist now
     set_faults(twin, lose_response_rate=0.5, seed=seed_losing(2))  # the look-up passes, the POST is lost
     with pytest.raises(TransientError):
@@ -132,7 +129,7 @@ def test_a_lost_create_of_a_customer_is_found_by_the_retry(sap: SapConnector, tw
 # --- projects ------------------------------------------------------------------------------------------
 
 def test_a_project_is_made_with_a_billing_wbs_element_per_milestone(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     result = sap.upsert_project(a_project(), customer_id)
     assert result.created is True
@@ -149,7 +146,7 @@ def test_a_project_is_made_with_a_billing_wbs_element_per_milestone(
 
 
 def test_upserting_a_project_again_changes_nothing_and_writes_nothing(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     first = sap.upsert_project(a_project(), customer_id)
     forget_requests(twin)
@@ -160,7 +157,7 @@ def test_upserting_a_project_again_changes_nothing_and_writes_nothing(
 
 
 def test_changes_to_a_project_go_in_one_batch_change_set(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     sap.upsert_project(a_project(), customer_id)
     forget_requests(twin)
@@ -179,7 +176,7 @@ def test_changes_to_a_project_go_in_one_batch_change_set(
 
 
 def test_a_lost_create_of_a_project_is_found_by_the_retry(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     sap.upsert_project(a_project("HO-P-OTHER"), customer_id)  # the partner's GUID and the token are known
     set_faults(twin, lose_response_rate=0.5, seed=seed_losing(2))  # the look-up passes, the POST is lost
@@ -197,7 +194,7 @@ def test_a_lost_create_of_a_project_is_found_by_the_retry(
 
 
 def test_an_expired_csrf_token_is_fetched_again_and_the_write_sent_once_more(
-    sap: SapConnector, twin: SapTwinProcess
+    sap: SapConnector, twin: TwinProcess
 ) -> None:
     set_twin(twin, csrf_lifetime_seconds=0.3)
     customer_id = sap.upsert_customer("HO-C-001A", a_customer()).target_id  # fetches a token
@@ -210,7 +207,7 @@ def test_an_expired_csrf_token_is_fetched_again_and_the_write_sent_once_more(
 
 
 def test_a_stale_etag_is_read_again_and_the_change_made_on_the_fresh_record(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     project_id = sap.upsert_project(a_project(), customer_id).target_id
     set_twin(twin, edit_before_next_write=True)  # someone saves the project in SAP meanwhile
@@ -225,7 +222,7 @@ def test_a_stale_etag_is_read_again_and_the_change_made_on_the_fresh_record(
 
 
 def test_a_stale_etag_in_a_change_set_sends_the_whole_change_set_again(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     sap.upsert_project(a_project(), customer_id)
     set_twin(twin, edit_before_next_write=True)
@@ -239,7 +236,7 @@ def test_a_stale_etag_in_a_change_set_sends_the_whole_change_set_again(
 
 
 def test_a_refused_change_set_is_the_error_of_its_failing_request_and_changes_nothing(
-    twin: SapTwinProcess, customer_id: str
+    twin: TwinProcess, customer_id: str
 ) -> None:
     with connector(twin) as sap:
         sap.upsert_project(a_project(), customer_id)
@@ -252,7 +249,7 @@ def test_a_refused_change_set_is_the_error_of_its_failing_request_and_changes_no
 
 
 def test_one_connector_shared_by_sixteen_threads_makes_one_project_per_key(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     keys = [f"HO-P-T{n}" for n in range(20)] * 4
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -264,14 +261,14 @@ def test_one_connector_shared_by_sixteen_threads_makes_one_project_per_key(
 
 # --- errors --------------------------------------------------------------------------------------------
 
-def test_a_value_sap_refuses_is_a_data_error_naming_the_field(twin: SapTwinProcess, customer_id: str) -> None:
+def test_a_value_sap_refuses_is_a_data_error_naming_the_field(twin: TwinProcess, customer_id: str) -> None:
     with connector(twin, project_profile_code="ZZ99") as sap, pytest.raises(DataError) as caught:
         sap.upsert_project(a_project(), customer_id)
     assert caught.value.field == "ProjectProfileCode"
     assert "ProjectProfileCode ZZ99 does not exist" in str(caught.value)
 
 
-def test_an_unmapped_legal_entity_is_refused_before_any_call(sap: SapConnector, twin: SapTwinProcess) -> None:
+def test_an_unmapped_legal_entity_is_refused_before_any_call(sap: SapConnector, twin: TwinProcess) -> None:
     forget_requests(twin)
     with pytest.raises(DataError) as caught:
         sap.upsert_customer("HO-C-1", a_customer(legal_entity="FR01"))
@@ -287,7 +284,7 @@ def test_an_unknown_business_partner_is_a_data_error(sap: SapConnector) -> None:
     assert caught.value.field == "CustomerUUID"
 
 
-def test_a_wrong_password_is_permanent_with_what_to_check(twin: SapTwinProcess) -> None:
+def test_a_wrong_password_is_permanent_with_what_to_check(twin: TwinProcess) -> None:
     with connector(twin, password="expired") as sap, pytest.raises(PermanentError) as caught:
         sap.upsert_customer("HO-C-1", a_customer())
     assert "SAP refused the credentials of communication user 'HANDOFF_COMM'" in str(caught.value)
@@ -296,14 +293,14 @@ def test_a_wrong_password_is_permanent_with_what_to_check(twin: SapTwinProcess) 
         sap.get_customer("HO-C-1")
 
 
-def test_throttling_is_throttled_error_with_retry_after(sap: SapConnector, twin: SapTwinProcess) -> None:
+def test_throttling_is_throttled_error_with_retry_after(sap: SapConnector, twin: TwinProcess) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=3)
     with pytest.raises(ThrottledError) as caught:
         sap.upsert_customer("HO-C-1", a_customer())
     assert caught.value.retry_after == 3.0
 
 
-def test_unavailable_is_transient(sap: SapConnector, twin: SapTwinProcess) -> None:
+def test_unavailable_is_transient(sap: SapConnector, twin: TwinProcess) -> None:
     set_faults(twin, unavailable_rate=1.0)
     with pytest.raises(TransientError) as caught:
         sap.get_project("HO-P-1")
@@ -311,7 +308,7 @@ def test_unavailable_is_transient(sap: SapConnector, twin: SapTwinProcess) -> No
 
 
 def test_a_maintenance_window_is_transient_with_its_remaining_time(
-    sap: SapConnector, twin: SapTwinProcess
+    sap: SapConnector, twin: TwinProcess
 ) -> None:
     set_faults(twin, maintenance_seconds=2)
     with pytest.raises(TransientError) as caught:
@@ -320,13 +317,14 @@ def test_a_maintenance_window_is_transient_with_its_remaining_time(
 
 
 def test_a_refused_connection_is_transient() -> None:
-    with SapConnector(settings_for(SapTwinProcess(free_port()))) as sap, pytest.raises(TransientError):
+    nowhere = TwinProcess("sap", Path("."))  # a port nothing listens on (never started)
+    with SapConnector(settings_for(nowhere)) as sap, pytest.raises(TransientError):
         sap.get_customer("HO-C-1")
 
 
 # --- observability -------------------------------------------------------------------------------------
 
-def test_every_call_carries_the_deals_trace(sap: SapConnector, twin: SapTwinProcess) -> None:
+def test_every_call_carries_the_deals_trace(sap: SapConnector, twin: TwinProcess) -> None:
     correlation_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     forget_requests(twin)
     with lifecycle(correlation_id, "006A"):
@@ -341,7 +339,7 @@ def test_every_call_carries_the_deals_trace(sap: SapConnector, twin: SapTwinProc
 # --- reconciliation and billing documents ------------------------------------------------------------------
 
 @pytest.fixture
-def billed(sap: SapConnector, twin: SapTwinProcess, customer_id: str) -> dict[str, str]:
+def billed(sap: SapConnector, twin: TwinProcess, customer_id: str) -> dict[str, str]:
     """Two handoff projects, one project of someone else's, and their billing documents."""
     sap.upsert_project(a_project(), customer_id)
     sap.upsert_project(a_project("HO-P-006B", opportunity_id="006B", milestones=()), customer_id)
@@ -387,7 +385,7 @@ def test_document_figures_list_every_billing_document_of_handoffs_projects(
     assert figures[billed["m2"]].untaxed == Decimal("1000000.00")
 
 
-def test_bulk_reads_walk_every_page(twin: SapTwinProcess, customer_id: str) -> None:
+def test_bulk_reads_walk_every_page(twin: TwinProcess, customer_id: str) -> None:
     with connector(twin, page_size=2) as sap:
         for n in range(5):
             sap.upsert_project(a_project(f"HO-P-{n}", milestones=()), customer_id)
@@ -399,7 +397,7 @@ def test_bulk_reads_walk_every_page(twin: SapTwinProcess, customer_id: str) -> N
         assert len(list(sap.document_figures())) == 5
 
 
-def test_server_side_pages_are_followed(sap: SapConnector, twin: SapTwinProcess, customer_id: str) -> None:
+def test_server_side_pages_are_followed(sap: SapConnector, twin: TwinProcess, customer_id: str) -> None:
     for n in range(5):
         sap.upsert_project(a_project(f"HO-P-{n}", milestones=()), customer_id)
     set_twin(twin, server_page_size=2)
@@ -409,7 +407,7 @@ def test_server_side_pages_are_followed(sap: SapConnector, twin: SapTwinProcess,
 
 
 def test_read_invoice_follows_payments_until_paid(
-    sap: SapConnector, twin: SapTwinProcess, customer_id: str
+    sap: SapConnector, twin: TwinProcess, customer_id: str
 ) -> None:
     sap.upsert_project(a_project(), customer_id)
     number = bill(twin, "HO-P-006A", "12345.67", wbs_element="HO-P-006A.M1", billing_date="2025-03-10",

@@ -13,26 +13,24 @@ import httpx
 import pytest
 
 from handoff.connectors.sap.odata import BatchRequest, batch_body, parse_batch_answer
+from handoff.connectors.twin_process import TwinProcess
 from tests.connectors.sap_support import (
     BILLING,
     BP,
     OPEN_ITEMS,
     PROJECTS,
-    SapTwinProcess,
     api,
     bill,
     cancel,
     control,
     fresh,
     pay,
-    sap_twin_fixture,
     set_faults,
     set_twin,
     summary,
     twin_records,
 )
 
-sap_twin = pytest.fixture(scope="session")(sap_twin_fixture)
 PARTNER = {"BusinessPartnerCategory": "2", "BusinessPartnerGrouping": "BP02", "OrganizationBPName1": "Acme",
            "BusinessPartnerIDByExtSystem": "HO-C-1",
            "to_BusinessPartnerRole": [{"BusinessPartnerRole": "FLCU01"}],
@@ -43,7 +41,7 @@ PARTNER = {"BusinessPartnerCategory": "2", "BusinessPartnerGrouping": "BP02", "O
 
 
 @pytest.fixture
-def twin(sap_twin: SapTwinProcess) -> SapTwinProcess:
+def twin(sap_twin: TwinProcess) -> TwinProcess:
     return fresh(sap_twin)  # type: ignore[return-value]
 
 
@@ -62,7 +60,7 @@ class Session:
 
 
 @pytest.fixture
-def client(twin: SapTwinProcess) -> Iterator[httpx.Client]:
+def client(twin: TwinProcess) -> Iterator[httpx.Client]:
     with api(twin) as http:
         yield http
 
@@ -95,7 +93,7 @@ def new_project(session: Session, customer_uuid: str | None = None, **changes: A
 
 # --- auth and CSRF --------------------------------------------------------------------------------------
 
-def test_the_service_document_and_metadata_need_basic_credentials(twin: SapTwinProcess) -> None:
+def test_the_service_document_and_metadata_need_basic_credentials(twin: TwinProcess) -> None:
     with api(twin, password="wrong") as wrong:
         refused = wrong.get(f"{BP}/")
         assert refused.status_code == 401 and "Logon failed" in refused.text
@@ -117,7 +115,7 @@ def test_a_token_is_fetched_with_a_session_cookie_by_get_or_head(client: httpx.C
     assert "x-csrf-token" not in client.get(f"{PROJECTS}/").headers
 
 
-def test_a_write_needs_the_token_and_its_session_cookie(twin: SapTwinProcess, client: httpx.Client) -> None:
+def test_a_write_needs_the_token_and_its_session_cookie(twin: TwinProcess, client: httpx.Client) -> None:
     without = client.post(f"{BP}/A_BusinessPartner", json=PARTNER)
     assert without.status_code == 403 and without.headers["x-csrf-token"] == "Required"
     assert without.text == "CSRF token validation failed"
@@ -170,7 +168,7 @@ def test_a_project_with_elements_filters_selects_and_counts(client: httpx.Client
     assert nav.json()["d"]["results"][0]["ProjectElementDescription"] == "M1"
 
 
-def test_top_skip_and_server_paging_with_next_links(twin: SapTwinProcess, client: httpx.Client) -> None:
+def test_top_skip_and_server_paging_with_next_links(twin: TwinProcess, client: httpx.Client) -> None:
     session = Session(client, BP)
     numbers = [new_partner(session, BusinessPartnerIDByExtSystem=f"HO-C-{n}")["BusinessPartner"]
                for n in range(5)]
@@ -203,7 +201,7 @@ def test_values_sap_refuses_name_their_property(client: httpx.Client) -> None:
         "Resource not found for segment 'A_BillingDocument'")
 
 
-def test_updates_need_the_current_etag(twin: SapTwinProcess, client: httpx.Client) -> None:
+def test_updates_need_the_current_etag(twin: TwinProcess, client: httpx.Client) -> None:
     session = Session(client, PROJECTS)
     project = new_project(session).json()["d"]
     path = f"A_EnterpriseProject(guid'{project['ProjectUUID']}')"
@@ -236,7 +234,7 @@ def test_the_status_function_import_takes_its_parameters_in_the_url(client: http
 
 # --- $batch ---------------------------------------------------------------------------------------------
 
-def test_a_change_set_is_applied_whole(twin: SapTwinProcess, client: httpx.Client) -> None:
+def test_a_change_set_is_applied_whole(twin: TwinProcess, client: httpx.Client) -> None:
     session = Session(client, PROJECTS)
     project = new_project(session).json()["d"]
     path = f"A_EnterpriseProject(guid'{project['ProjectUUID']}')"
@@ -258,7 +256,7 @@ def test_a_change_set_is_applied_whole(twin: SapTwinProcess, client: httpx.Clien
 
 
 def test_a_failing_change_set_answers_once_and_changes_nothing(
-    twin: SapTwinProcess, client: httpx.Client
+    twin: TwinProcess, client: httpx.Client
 ) -> None:
     session = Session(client, PROJECTS)
     project = new_project(session).json()["d"]
@@ -276,7 +274,7 @@ def test_a_failing_change_set_answers_once_and_changes_nothing(
 # --- billing documents (twin-only controls) ----------------------------------------------------------------
 
 def test_billing_documents_and_their_open_items_follow_payments_and_cancellation(
-    twin: SapTwinProcess, client: httpx.Client
+    twin: TwinProcess, client: httpx.Client
 ) -> None:
     partner = new_partner(Session(client, BP))
     assert new_project(Session(client, PROJECTS), partner["BusinessPartnerUUID"]).status_code == 201
@@ -308,7 +306,7 @@ def test_read_only_sets_refuse_writes(client: httpx.Client) -> None:
 
 # --- faults ---------------------------------------------------------------------------------------------
 
-def test_injected_throttling_and_maintenance(twin: SapTwinProcess, client: httpx.Client) -> None:
+def test_injected_throttling_and_maintenance(twin: TwinProcess, client: httpx.Client) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=7)
     throttled = client.get(f"{BP}/A_BusinessPartner")
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "7"

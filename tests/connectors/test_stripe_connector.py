@@ -18,6 +18,7 @@ from handoff.connectors.ports import BillingConnector, DocumentFigures
 from handoff.connectors.stripe import StripeConnector, StripeSettings
 from handoff.connectors.stripe.customers import CustomerRef, ErpCustomerKeys, StoreCustomers
 from handoff.connectors.stripe.http import TracedHttpClient
+from handoff.connectors.twin_process import TwinProcess
 from handoff.domain import InvoiceStatus
 from handoff.engine.clock import utcnow
 from handoff.engine.inbox import accept
@@ -25,7 +26,6 @@ from handoff.errors import BusinessRuleError, DataError, PermanentError, Throttl
 from handoff.observability import lifecycle
 from tests.connectors.stripe_support import (
     Directory,
-    StripeTwinProcess,
     connector,
     fresh,
     invoice_request,
@@ -35,20 +35,17 @@ from tests.connectors.stripe_support import (
     set_faults,
     set_twin,
     settings_for,
-    stripe_twin_fixture,
 )
 from tests.factories import customer_data, customer_event, event, opportunity_data
 
-stripe_twin = pytest.fixture(scope="session")(stripe_twin_fixture)
-
 
 @pytest.fixture
-def twin(stripe_twin: StripeTwinProcess) -> StripeTwinProcess:
+def twin(stripe_twin: TwinProcess) -> TwinProcess:
     return fresh(stripe_twin)
 
 
 @pytest.fixture
-def billing(twin: StripeTwinProcess) -> Iterator[StripeConnector]:
+def billing(twin: TwinProcess) -> Iterator[StripeConnector]:
     with connector(twin) as c:
         yield c
 
@@ -81,7 +78,7 @@ class RecordingClient(TracedHttpClient):
         return super().request(method, url, headers, post_data)
 
 
-def test_every_create_carries_a_key_derived_from_the_business_key(twin: StripeTwinProcess) -> None:
+def test_every_create_carries_a_key_derived_from_the_business_key(twin: TwinProcess) -> None:
     recording = RecordingClient()
     billing = StripeConnector(settings_for(twin), Directory(), http_client=recording)
     billing.issue_invoice(invoice_request(), "PRJ-7")
@@ -104,7 +101,7 @@ def test_the_connector_keeps_the_billing_contract(billing: StripeConnector) -> N
     assert (live.budget.requests, live.budget.window_seconds) == (100, 1.0)
 
 
-def test_an_invoice_is_issued_finalized_and_read_back(twin: StripeTwinProcess,
+def test_an_invoice_is_issued_finalized_and_read_back(twin: TwinProcess,
                                                        billing: StripeConnector) -> None:
     invoice = billing.issue_invoice(invoice_request(), "PRJ-7")
     assert (invoice.external_id, invoice.status, invoice.total.amount, invoice.amount_due.amount) == (
@@ -126,7 +123,7 @@ def test_an_invoice_is_issued_finalized_and_read_back(twin: StripeTwinProcess,
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "/v1/invoices"), ("POST", "/v1/invoiceitems"),
                                               ("POST", "/finalize"), ("POST", "/v1/customers")])
-def test_a_lost_answer_to_any_create_still_makes_one_invoice(twin: StripeTwinProcess, method: str,
+def test_a_lost_answer_to_any_create_still_makes_one_invoice(twin: TwinProcess, method: str,
                                                              path: str) -> None:
     losing = LosingClient(method, path)
     billing = StripeConnector(settings_for(twin), Directory(), http_client=losing)
@@ -139,7 +136,7 @@ def test_a_lost_answer_to_any_create_still_makes_one_invoice(twin: StripeTwinPro
     assert len(objects(twin, "invoice")) == 1 and len(objects(twin, "invoiceitem")) == 1
 
 
-def test_dropped_connections_many_times_over_still_make_one_invoice(twin: StripeTwinProcess) -> None:
+def test_dropped_connections_many_times_over_still_make_one_invoice(twin: TwinProcess) -> None:
     """Real dropped connections from the twin (committed, then cut), a third of all calls."""
     set_faults(twin, lose_response_rate=0.35, seed=7)
     billing, failures = connector(twin), 0
@@ -158,7 +155,7 @@ def test_dropped_connections_many_times_over_still_make_one_invoice(twin: Stripe
     assert len(objects(twin, "invoice")) == 1 and len(objects(twin, "invoiceitem")) == 1
 
 
-def test_a_draft_is_left_for_finance_and_posted_when_asked_again(twin: StripeTwinProcess,
+def test_a_draft_is_left_for_finance_and_posted_when_asked_again(twin: TwinProcess,
                                                                  billing: StripeConnector) -> None:
     draft = billing.issue_invoice(invoice_request(post=False), "PRJ-7")
     assert draft.status is InvoiceStatus.DRAFT and draft.number is None
@@ -167,7 +164,7 @@ def test_a_draft_is_left_for_finance_and_posted_when_asked_again(twin: StripeTwi
     assert posted.target_id == draft.target_id and posted.status is InvoiceStatus.POSTED
 
 
-def test_a_payment_in_stripe_is_read_back(twin: StripeTwinProcess, billing: StripeConnector) -> None:
+def test_a_payment_in_stripe_is_read_back(twin: TwinProcess, billing: StripeConnector) -> None:
     invoice = billing.issue_invoice(invoice_request(), "PRJ-7")
     pay(twin, invoice.target_id, amount=1000000)
     partly = billing.read_invoice(invoice.target_id)
@@ -179,7 +176,7 @@ def test_a_payment_in_stripe_is_read_back(twin: StripeTwinProcess, billing: Stri
         InvoiceStatus.PAID, Decimal("0.00"), Decimal("30000.00"))
 
 
-def test_a_credit_note_credits_the_lines_invoice_what_is_due_first(twin: StripeTwinProcess,
+def test_a_credit_note_credits_the_lines_invoice_what_is_due_first(twin: TwinProcess,
                                                                    billing: StripeConnector) -> None:
     invoice = billing.issue_invoice(invoice_request(), "PRJ-7")
     billing.issue_invoice(invoice_request(document="M2", amount="60000.00", name="Build"), "PRJ-7")
@@ -201,7 +198,7 @@ def test_a_credit_note_credits_the_lines_invoice_what_is_due_first(twin: StripeT
     assert customer["balance"] == -300000  # the part already paid: credit for the next invoice
 
 
-def test_a_credit_no_invoice_of_the_line_can_take_is_held_for_a_person(twin: StripeTwinProcess,
+def test_a_credit_no_invoice_of_the_line_can_take_is_held_for_a_person(twin: TwinProcess,
                                                                        billing: StripeConnector) -> None:
     billing.issue_invoice(invoice_request(amount="1000.00"), "PRJ-7")
     with pytest.raises(BusinessRuleError) as held:
@@ -215,7 +212,7 @@ def test_a_credit_no_invoice_of_the_line_can_take_is_held_for_a_person(twin: Str
 
 @pytest.mark.parametrize(("amount", "currency", "minor"), [("500000", "JPY", 500000),
                                                             ("1234.560", "KWD", 1234560)])
-def test_zero_and_three_decimal_currencies_travel_exactly(twin: StripeTwinProcess, billing: StripeConnector,
+def test_zero_and_three_decimal_currencies_travel_exactly(twin: TwinProcess, billing: StripeConnector,
                                                           amount: str, currency: str, minor: int) -> None:
     invoice = billing.issue_invoice(invoice_request(amount=amount, currency=currency), "PRJ-7")
     assert invoice.total.amount == Decimal(amount) and invoice.total.currency == currency
@@ -223,14 +220,14 @@ def test_zero_and_three_decimal_currencies_travel_exactly(twin: StripeTwinProces
     assert (stored["total"], stored["currency"]) == (minor, currency.lower())
 
 
-def test_an_amount_stripe_cannot_take_is_refused_before_any_call(twin: StripeTwinProcess,
+def test_an_amount_stripe_cannot_take_is_refused_before_any_call(twin: TwinProcess,
                                                                  billing: StripeConnector) -> None:
     with pytest.raises(DataError) as refused:
         billing.issue_invoice(invoice_request(amount="1.235", currency="KWD"), "PRJ-7")
     assert refused.value.field == "amount" and requests_seen(twin) == []
 
 
-def test_a_validation_error_is_a_data_error_naming_stripes_param(twin: StripeTwinProcess) -> None:
+def test_a_validation_error_is_a_data_error_naming_stripes_param(twin: TwinProcess) -> None:
     bad_email = Directory(CustomerRef("HO-C-9", "Initech", "accounts-at-initech"))
     with pytest.raises(DataError) as refused:
         connector(twin, bad_email).issue_invoice(invoice_request(), "PRJ-7")
@@ -241,14 +238,14 @@ def test_a_validation_error_is_a_data_error_naming_stripes_param(twin: StripeTwi
     assert too_large.value.field == "amount"
 
 
-def test_a_wrong_key_is_a_permanent_error_saying_what_to_fix(twin: StripeTwinProcess) -> None:
+def test_a_wrong_key_is_a_permanent_error_saying_what_to_fix(twin: TwinProcess) -> None:
     with pytest.raises(PermanentError) as refused:
         connector(twin, api_key="sk_test_rolled_0000000000000000").issue_invoice(invoice_request(), "PRJ-7")
     assert "HANDOFF_STRIPE_API_KEY" in refused.value.message
     assert "Invalid API Key provided" in refused.value.message
 
 
-def test_a_429_is_throttled_with_the_wait(twin: StripeTwinProcess, billing: StripeConnector) -> None:
+def test_a_429_is_throttled_with_the_wait(twin: TwinProcess, billing: StripeConnector) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=7)
     with pytest.raises(ThrottledError) as throttled:
         billing.read_invoice("in_any")
@@ -261,7 +258,7 @@ def test_a_429_is_throttled_with_the_wait(twin: StripeTwinProcess, billing: Stri
     assert again.value.retry_after == 2.0
 
 
-def test_an_unavailable_stripe_is_transient(twin: StripeTwinProcess, billing: StripeConnector) -> None:
+def test_an_unavailable_stripe_is_transient(twin: TwinProcess, billing: StripeConnector) -> None:
     set_faults(twin, unavailable_rate=1.0)
     with pytest.raises(TransientError):
         billing.issue_invoice(invoice_request(), "PRJ-7")
@@ -272,7 +269,7 @@ def test_a_missing_invoice_is_permanent(billing: StripeConnector) -> None:
         billing.read_invoice("in_never_made")
 
 
-def test_every_call_carries_the_deals_trace(twin: StripeTwinProcess, billing: StripeConnector) -> None:
+def test_every_call_carries_the_deals_trace(twin: TwinProcess, billing: StripeConnector) -> None:
     correlation = "4bf92f3577b34da6a3ce929d0e0e4736"
     with lifecycle(correlation, "006A"):
         billing.issue_invoice(invoice_request(), "PRJ-7")
@@ -283,14 +280,14 @@ def test_every_call_carries_the_deals_trace(twin: StripeTwinProcess, billing: St
 
 
 def test_a_customer_made_moments_ago_is_found_again_though_search_cannot_see_it(
-        twin: StripeTwinProcess) -> None:
+        twin: TwinProcess) -> None:
     set_twin(twin, search_lag_seconds=60)
     connector(twin).issue_invoice(invoice_request(), "PRJ-7")
     connector(twin).issue_invoice(invoice_request(deal="006B"), "PRJ-8")  # a fresh connector: no cache
     assert len(objects(twin, "customer")) == 1 and len(objects(twin, "invoice")) == 2
 
 
-def test_reconciliation_figures_page_through_every_document_of_a_deal(twin: StripeTwinProcess) -> None:
+def test_reconciliation_figures_page_through_every_document_of_a_deal(twin: TwinProcess) -> None:
     billing = connector(twin, page_size=2)
     one = billing.issue_invoice(invoice_request(), "PRJ-7")
     billing.issue_invoice(invoice_request(document="M2", amount="60000.00"), "PRJ-7")
@@ -308,7 +305,7 @@ def test_reconciliation_figures_page_through_every_document_of_a_deal(twin: Stri
     assert paged
 
 
-def test_without_a_directory_the_customer_is_keyed_by_the_erps_id(twin: StripeTwinProcess) -> None:
+def test_without_a_directory_the_customer_is_keyed_by_the_erps_id(twin: TwinProcess) -> None:
     billing = StripeConnector(settings_for(twin), ErpCustomerKeys())
     billing.issue_invoice(invoice_request(customer_target_id="C-77"), "PRJ-7")
     assert objects(twin, "customer")[0]["metadata"] == {"handoff_customer": "HO-ERP-C-77"}
@@ -317,7 +314,7 @@ def test_without_a_directory_the_customer_is_keyed_by_the_erps_id(twin: StripeTw
     assert refused.value.field == "customer_target_id"
 
 
-def test_store_customers_name_the_customer_as_handoff_knows_it(twin: StripeTwinProcess, db) -> None:
+def test_store_customers_name_the_customer_as_handoff_knows_it(twin: TwinProcess, db) -> None:
     accept(db, customer_event(customer_data("001A", name="Globex Corporation")), utcnow())
     accept(db, event(opportunity_data("006A", "001A")), utcnow())
     billing = StripeConnector(settings_for(twin), StoreCustomers(db))

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from handoff.connectors.stripe.twin import SANDBOX_KEY, parse_form
+from handoff.connectors.twin_process import TwinProcess
 from tests.connectors.stripe_support import (
-    StripeTwinProcess,
     api,
     control,
     fresh,
@@ -21,19 +21,16 @@ from tests.connectors.stripe_support import (
     pay,
     set_faults,
     set_twin,
-    stripe_twin_fixture,
 )
-
-stripe_twin = pytest.fixture(scope="session")(stripe_twin_fixture)
 
 
 @pytest.fixture
-def twin(stripe_twin: StripeTwinProcess) -> StripeTwinProcess:
+def twin(stripe_twin: TwinProcess) -> TwinProcess:
     return fresh(stripe_twin)
 
 
 @pytest.fixture
-def client(twin: StripeTwinProcess) -> Iterator[httpx.Client]:
+def client(twin: TwinProcess) -> Iterator[httpx.Client]:
     with api(twin) as c:
         yield c
 
@@ -71,7 +68,7 @@ def test_forms_nest_with_brackets_as_stripe_encodes_them() -> None:
 
 
 def test_requests_without_the_key_or_with_another_are_refused_in_stripes_words(
-        twin: StripeTwinProcess) -> None:
+        twin: TwinProcess) -> None:
     with httpx.Client(base_url=twin.base_url) as anonymous:
         missing = anonymous.get("/v1/invoices")
     assert missing.status_code == 401
@@ -98,7 +95,7 @@ def test_a_customer_is_created_from_a_form_with_metadata(client: httpx.Client) -
         "type": "invalid_request_error", "code": "email_invalid", "param": "email"}
 
 
-def test_the_same_key_and_body_replays_the_first_answer(twin: StripeTwinProcess,
+def test_the_same_key_and_body_replays_the_first_answer(twin: TwinProcess,
                                                        client: httpx.Client) -> None:
     first = post(client, "/v1/customers", {"name": "Globex"}, key="handoff:HO-C-1:customer")
     again = post(client, "/v1/customers", {"name": "Globex"}, key="handoff:HO-C-1:customer")
@@ -108,7 +105,7 @@ def test_the_same_key_and_body_replays_the_first_answer(twin: StripeTwinProcess,
 
 
 def test_the_same_key_with_other_parameters_or_on_another_endpoint_is_an_idempotency_error(
-        twin: StripeTwinProcess, client: httpx.Client) -> None:
+        twin: TwinProcess, client: httpx.Client) -> None:
     post(client, "/v1/customers", {"name": "Globex"}, key="k-1")
     other = post(client, "/v1/customers", {"name": "Initech"}, key="k-1")
     assert other.status_code == 400 and other.json()["error"]["type"] == "idempotency_error"
@@ -125,7 +122,7 @@ def test_a_request_refused_by_validation_is_not_kept_under_its_key(client: httpx
     assert fixed.status_code == 200 and "Idempotent-Replayed" not in fixed.headers
 
 
-def test_a_key_older_than_its_lifetime_is_a_new_request(twin: StripeTwinProcess,
+def test_a_key_older_than_its_lifetime_is_a_new_request(twin: TwinProcess,
                                                        client: httpx.Client) -> None:
     set_twin(twin, idempotency_ttl_seconds=0.0)
     first = post(client, "/v1/customers", {"name": "Globex"}, key="k-3")
@@ -179,7 +176,7 @@ def test_errors_use_stripes_body(client: httpx.Client) -> None:
     assert not_integer.json()["error"]["param"] == "amount"
 
 
-def test_over_the_rate_limit_stripe_answers_429_rate_limit(twin: StripeTwinProcess,
+def test_over_the_rate_limit_stripe_answers_429_rate_limit(twin: TwinProcess,
                                                           client: httpx.Client) -> None:
     set_twin(twin, requests_per_second=3, send_retry_after=True)
     answers = [client.get("/v1/invoices") for _ in range(4)]
@@ -187,7 +184,7 @@ def test_over_the_rate_limit_stripe_answers_429_rate_limit(twin: StripeTwinProce
     assert answers[-1].json()["error"]["code"] == "rate_limit" and answers[-1].headers["Retry-After"] == "1"
 
 
-def test_search_finds_by_metadata_but_not_what_is_younger_than_the_lag(twin: StripeTwinProcess,
+def test_search_finds_by_metadata_but_not_what_is_younger_than_the_lag(twin: TwinProcess,
                                                                       client: httpx.Client) -> None:
     customer(client)
     query = {"query": "metadata['handoff_customer']:'HO-C-1'"}
@@ -200,7 +197,7 @@ def test_search_finds_by_metadata_but_not_what_is_younger_than_the_lag(twin: Str
 
 
 def test_injected_faults_speak_stripe_and_a_lost_response_still_commits(
-        twin: StripeTwinProcess, client: httpx.Client) -> None:
+        twin: TwinProcess, client: httpx.Client) -> None:
     set_faults(twin, throttle_rate=1.0, retry_after_seconds=3)
     throttled = client.get("/v1/invoices")
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "3"
@@ -218,7 +215,7 @@ def test_injected_faults_speak_stripe_and_a_lost_response_still_commits(
     assert [c["id"] for c in objects(twin, "customer")] == [replay.json()["id"]]
 
 
-def test_an_invoice_goes_draft_open_paid_with_consistent_amounts(twin: StripeTwinProcess,
+def test_an_invoice_goes_draft_open_paid_with_consistent_amounts(twin: TwinProcess,
                                                                 client: httpx.Client) -> None:
     cus = customer(client)
     invoice = draft(client, cus, 3000000)
@@ -242,7 +239,7 @@ def test_an_invoice_goes_draft_open_paid_with_consistent_amounts(twin: StripeTwi
     assert declined.status_code == 402 and declined.json()["error"]["type"] == "card_error"
 
 
-def test_credit_notes_take_what_is_due_first_and_must_name_the_rest(twin: StripeTwinProcess,
+def test_credit_notes_take_what_is_due_first_and_must_name_the_rest(twin: TwinProcess,
                                                                    client: httpx.Client) -> None:
     cus = customer(client)
     invoice = finalized(client, cus, 3000000)

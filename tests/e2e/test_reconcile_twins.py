@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from handoff.connectors.netsuite import exact_json
+from handoff.connectors import exact_json
 from handoff.connectors.salesforce.mapping import wire_amount
 from handoff.engine.clock import utcnow
 from handoff.flows.month_end import month_end

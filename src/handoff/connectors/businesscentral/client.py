@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from handoff.connectors import exact_json
 from handoff.connectors.businesscentral.errors import (
     SYSTEM,
     from_response,
@@ -59,7 +60,6 @@ from handoff.connectors.businesscentral.mapping import (
 )
 from handoff.connectors.businesscentral.settings import BusinessCentralSettings
 from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
-from handoff.connectors.netsuite import exact_json
 from handoff.connectors.ports import DocumentFigures, ProjectFigures, RateBudget, UpsertResult
 from handoff.domain import Customer, Invoice, InvoiceRequest, Project
 from handoff.domain.ids import PROJECT_PREFIX

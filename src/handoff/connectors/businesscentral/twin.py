@@ -49,6 +49,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from handoff.connectors import exact_json
 from handoff.connectors.businesscentral.twin_odata import (
     expansion,
     max_page_size,
@@ -70,7 +71,6 @@ from handoff.connectors.businesscentral.twin_schema import (
     resource_not_found,
 )
 from handoff.connectors.businesscentral.twin_store import RecordStore
-from handoff.connectors.netsuite import exact_json
 from handoff.connectors.sandbox import TwinControl, build_twin
 
 SANDBOX_TOKEN = "sandbox-token"

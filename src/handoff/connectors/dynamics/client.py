@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -64,6 +62,7 @@ from handoff.connectors.dynamics.mapping import (
     write_back_fields,
 )
 from handoff.connectors.dynamics.settings import DynamicsSettings
+from handoff.connectors.pacing import RateGate
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.errors import DataError, HandoffError, PermanentError, TransientError
 from handoff.observability import outbound, record_status
@@ -71,29 +70,6 @@ from handoff.observability import outbound, record_status
 ANNOTATIONS = 'odata.include-annotations="*"'
 _RECORD_ERRORS = (DataError, RecordNotFound, PreconditionFailed)  # one record's fault
 
-
-class RateGate:
-    """At most `limit` calls in any `window` seconds (sliding), shared by threads: a caller
-    over the limit sleeps until the oldest call leaves the window."""
-
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.limit, self.window = limit, window
-        self._clock, self._sleep = clock, sleep
-        self._calls: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._calls and self._calls[0] <= now - self.window:
-                    self._calls.popleft()
-                if len(self._calls) < self.limit:
-                    self._calls.append(now)
-                    return
-                delay = self._calls[0] + self.window - now
-            self._sleep(max(delay, 0.001))
 
 
 class DynamicsConnector:

@@ -18,7 +18,6 @@ canonical validation refuses that one record with the field named, instead of fa
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -27,10 +26,10 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
 from handoff.connectors.dynamics.settings import DEFAULT_COLUMNS, ColumnNames
+from handoff.connectors.exact_json import dumps, loads  # noqa: F401 (the client reads them here)
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures
+from handoff.connectors.values import exact_amount, finite_decimal
 from handoff.domain import ApprovalStatus, BillingMethod, ValidationStatus
 from handoff.errors import DataError
 
@@ -283,27 +282,15 @@ def money_text(value: Any) -> str | None:
     canonical validation's business); text that is no number passes through."""
     if value is None or value == "":
         return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return str(value)
-    if not number.is_finite():
+    number = finite_decimal(value)
+    if number is None:
         return str(value)
     return format(number.normalize() if number else Decimal(0), "f")
 
 
 def wire_amount(value: Any) -> Decimal:
     """An amount as a Currency column takes it: an exact Decimal (never a float's digits)."""
-    if isinstance(value, float):
-        raise DataError(f"amount {value!r} is a float; give exact decimal text", system=SYSTEM,
-                        field="amount")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise DataError(f"amount {value!r} is not a number", system=SYSTEM, field="amount") from None
-    if not number.is_finite():
-        raise DataError(f"amount {value!r} is not a number", system=SYSTEM, field="amount")
-    return number
+    return exact_amount(value, SYSTEM)
 
 
 def wire_date(value: Any) -> str:
@@ -359,22 +346,6 @@ def to_canonical(kind: type[StrEnum], value: str | None) -> str | None:
     return key if key in {member.value for member in kind} else value
 
 
-# --- JSON with exact decimals ---------------------------------------------------------------
-
-def dumps(value: Any) -> bytes:
-    """JSON whose Decimals are written digit for digit as numbers (1234567.89, never 1.23E+6)."""
-    return orjson.dumps(value, default=_exact_number)
-
-
-def loads(data: bytes | str) -> Any:
-    """JSON whose fractional numbers are read as Decimal."""
-    return json.loads(data, parse_float=Decimal)
-
-
-def _exact_number(value: Any) -> orjson.Fragment:
-    if isinstance(value, Decimal) and value.is_finite():
-        return orjson.Fragment(format(value, "f"))
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -11,10 +11,7 @@ the wait HubSpot asked for.
 
 from __future__ import annotations
 
-import math
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -40,6 +37,7 @@ from handoff.connectors.hubspot.mapping import (
     write_back_properties,
 )
 from handoff.connectors.hubspot.settings import HubSpotSettings
+from handoff.connectors.pacing import RateGate
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.errors import DataError, HandoffError, PermanentError
 
@@ -51,34 +49,6 @@ _RETRY = urllib3.Retry(total=2, connect=2, read=False, redirect=0, status=0, oth
                        respect_retry_after_header=False, raise_on_status=False)
 _TRANSPORT_ERRORS = (*API_EXCEPTIONS, urllib3.exceptions.HTTPError, OSError)
 
-
-class RateGate:
-    """At most `limit` calls in any `window` seconds (sliding), shared by threads: a caller
-    over the limit sleeps until the oldest call leaves the window."""
-
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.limit, self.window = limit, window
-        self._clock, self._sleep = clock, sleep
-        self._calls: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    @classmethod
-    def per_second(cls, rate: float) -> RateGate:
-        limit = max(1, math.floor(rate))
-        return cls(limit, limit / rate)
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._calls and self._calls[0] <= now - self.window:
-                    self._calls.popleft()
-                if len(self._calls) < self.limit:
-                    self._calls.append(now)
-                    return
-                delay = self._calls[0] + self.window - now
-            self._sleep(max(delay, 0.001))
 
 
 class HubSpotConnector:

@@ -22,6 +22,7 @@ from typing import Any
 
 from handoff.connectors.hubspot.settings import DEFAULT_PROPERTIES, PropertyNames
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures
+from handoff.connectors.values import exact_amount, finite_decimal
 from handoff.domain import ApprovalStatus, BillingMethod, ValidationStatus
 from handoff.errors import DataError
 
@@ -222,25 +223,13 @@ def decimal_text(value: Any) -> str | None:
     """A HubSpot number as exact decimal text; text that is no number passes through."""
     if value is None or value == "":
         return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return str(value)
-    return _plain(number) if number.is_finite() else str(value)
+    number = finite_decimal(value)
+    return str(value) if number is None else _plain(number)
 
 
 def wire_amount(value: Any) -> str:
     """An amount as HubSpot takes it: exact decimal text (never a float's digits)."""
-    if isinstance(value, float):
-        raise DataError(f"amount {value!r} is a float; give exact decimal text", system=SYSTEM,
-                        field="amount")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise DataError(f"amount {value!r} is not a number", system=SYSTEM, field="amount") from None
-    if not number.is_finite():
-        raise DataError(f"amount {value!r} is not a number", system=SYSTEM, field="amount")
-    return _plain(number)
+    return _plain(exact_amount(value, SYSTEM))
 
 
 def wire_date(value: Any) -> str:

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+from handoff.connectors import exact_json
 from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
-from handoff.connectors.netsuite import exact_json
 from handoff.connectors.netsuite.errors import SYSTEM, from_response, is_missing_record, translate
 from handoff.connectors.netsuite.mapping import (
     CREDIT_MEMO,

@@ -32,7 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from handoff.connectors.netsuite import exact_json, twin_suiteql
+from handoff.connectors import exact_json
+from handoff.connectors.netsuite import twin_suiteql
 from handoff.connectors.netsuite.twin_schema import (
     RECORD_TYPES,
     WRITABLE_TYPES,

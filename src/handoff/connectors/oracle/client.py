@@ -37,8 +37,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from handoff.connectors import exact_json
 from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
-from handoff.connectors.netsuite import exact_json
 from handoff.connectors.oracle.errors import SYSTEM, from_response, translate
 from handoff.connectors.oracle.mapping import (
     ACCOUNTS,

@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from handoff.connectors.netsuite import exact_json
+from handoff.connectors import exact_json
 from handoff.connectors.oracle import twin_query
 from handoff.connectors.oracle.twin_schema import RESOURCES, VERSION, Resource, TwinFault
 from handoff.connectors.oracle.twin_store import Store

@@ -1,6 +1,7 @@
 """JSON with exact decimals: numbers are read as `Decimal` and Decimals are written digit
-for digit as JSON numbers, so money never passes through a float on the way to or from
-NetSuite (`jobPrice` 1234567.89 stays 1234567.89)."""
+for digit as JSON numbers, so money never passes through a float on the way to or from a
+vendor (NetSuite's `jobPrice` 1234567.89 stays 1234567.89). Shared by the connectors and
+twins that speak JSON through handoff's own HTTP client."""
 
 from __future__ import annotations
 
