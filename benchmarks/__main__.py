@@ -139,12 +139,17 @@ def run_twins(bench: Bench) -> None:
 def run_intake(bench: Bench) -> None:
     events, rows = bench.sizes.events, bench.sizes.bare_rows
     runs = [intake.measure_intake("SQLite", databases.sqlite_url(bench.scratch, "intake"), events)]
+    batched = [intake.measure_batched_intake("SQLite", databases.sqlite_url(bench.scratch, "batched"),
+                                             events * 4)]
     bare = [intake.bare_sqlite_inserts(bench.scratch, rows)]
     if bench.postgres:
         with databases.throwaway_postgres() as url:
             runs.append(intake.measure_intake("PostgreSQL", url, events))
             bare.append(intake.bare_postgres_inserts(url, rows))
+        with databases.throwaway_postgres() as url:
+            batched.append(intake.measure_batched_intake("PostgreSQL", url, events * 4))
     bench.results.intake, bench.results.bare_storage = runs, bare
+    bench.results.batched_intake = batched
 
 
 def run_provisioning(bench: Bench) -> None:

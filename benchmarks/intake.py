@@ -75,6 +75,39 @@ def measure_intake(database: str, database_url: str, events: int) -> IntakeRun:
     return run
 
 
+@dataclass(frozen=True)
+class BatchedRun:
+    database: str
+    batch: int
+    load: Load  # one call per batch
+
+    @property
+    def events(self) -> int:
+        return self.load.calls * self.batch
+
+    @property
+    def rate(self) -> float:
+        return self.load.rate * self.batch
+
+
+BATCH = {"Content-Type": "application/cloudevents-batch+json"}
+
+
+def measure_batched_intake(database: str, database_url: str, events: int, batch: int = 100) -> BatchedRun:
+    """The CloudEvents batched content mode: `batch` events an array, each taken on its own, one
+    commit a batch (a bulk source: a nightly export, a CDC backlog)."""
+    bodies = [b"[" + b",".join(opportunity_event(n) for n in range(start, start + batch)) + b"]"
+              for start in range(0, events - events % batch, batch)]
+    say(f"  {database}: {len(bodies) * batch} CloudEvents in batches of {batch} from {THREADS} threads")
+    with serving({"HANDOFF_DATABASE_URL": database_url}) as (_pid, url):
+        load = hammer(lambda http, i: expect(http.post("/events", content=bodies[i], headers=BATCH), 200),
+                      len(bodies), client_of(url))
+    run = BatchedRun(database, batch, load)
+    say(f"    {run.rate:,.0f} events/s ({load.rate:,.0f} batches/s, p99 {load.latency_ms(99):.1f} ms "
+        "a batch)")
+    return run
+
+
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[tuple[int, str]]:
     """`handoff serve` on a free port, answering: its process id and its URL."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.baseline import COPIES, Side
-from benchmarks.intake import BareStorage, IntakeRun
+from benchmarks.intake import BareStorage, BatchedRun, IntakeRun
 from benchmarks.load import THREADS
 from benchmarks.machine import Machine
 from benchmarks.provisioning import ProvisioningRun, StartUp
@@ -33,6 +33,7 @@ class Results:
     twins: list[CallCapacity] | None = None
     transports: list[TransportRun] | None = None
     intake: list[IntakeRun] | None = None
+    batched_intake: list[BatchedRun] | None = None
     bare_storage: list[BareStorage] | None = None
     provisioning: list[ProvisioningRun] | None = None
     start_up: StartUp | None = None
@@ -114,6 +115,12 @@ canonical state and its queue entry are committed. Latency is per request at the
             for r in results.intake or []]
     text = table(["database", "events", "events/s", "p50 ms", "p99 ms", "serve CPU ms/event",
                   "serve cores busy", "generator cores busy"], rows)
+    if results.batched_intake:
+        text += ("\nBatched content mode (`application/cloudevents-batch+json`, 100 events an "
+                 "array, each deduplicated and answered on its own, one commit a batch):\n\n")
+        text += table(["database", "events", "events/s", "p50 ms a batch", "p99 ms a batch"],
+                      [[b.database, str(b.events), num(b.rate), f"{b.load.latency_ms(50):.1f}",
+                        f"{b.load.latency_ms(99):.1f}"] for b in results.batched_intake])
     if results.bare_storage:
         text += "\nBare storage for comparison, a plain loop of one INSERT per transaction:\n\n"
         text += table(["database", "rows", "rows/s"], [[b.database, str(b.rows), num(b.rate)]

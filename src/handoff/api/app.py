@@ -6,6 +6,7 @@ dashboard. One error body everywhere:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,9 +30,10 @@ from handoff.api.tokens import tokens_router
 from handoff.api.webhooks import crm_readers, webhook_secrets, webhooks_router
 from handoff.config import ReconcileSettings
 from handoff.engine import queue
+from handoff.engine.batch import MAX_EVENTS, accept_batch
 from handoff.engine.clock import utcnow
 from handoff.engine.cloudevents import parse_json
-from handoff.engine.inbox import Outcome, accept
+from handoff.engine.inbox import Outcome, accept, record_rejection
 from handoff.engine.payloads import EVENT_TYPES
 from handoff.errors import IntakeError
 from handoff.flows.trace import trace
@@ -41,6 +43,7 @@ from handoff.store.db import Database, schema_head
 
 NO_ROLES = Roles()
 
+BATCH_TYPE = "application/cloudevents-batch+json"
 CLOUDEVENT_SCHEMA = {
     "type": "object", "required": ["specversion", "id", "source", "type", "data"],
     "properties": {
@@ -59,7 +62,9 @@ CLOUDEVENT_BODY = {
         "description": "One CloudEvent 1.0 in structured JSON mode; binary mode (ce-* headers "
                        "with the data as body) is accepted too.",
         "content": {"application/cloudevents+json": {"schema": CLOUDEVENT_SCHEMA},
-                    "application/json": {"schema": CLOUDEVENT_SCHEMA}},
+                    "application/json": {"schema": CLOUDEVENT_SCHEMA},
+                    BATCH_TYPE: {"schema": {"type": "array", "items": CLOUDEVENT_SCHEMA,
+                                            "maxItems": MAX_EVENTS}}},
     }
 }
 
@@ -123,16 +128,37 @@ def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] 
                             status_code=exc.status_code)
 
     @app.post("/events", status_code=202, openapi_extra=CLOUDEVENT_BODY,
-              summary="Accept one CloudEvent; 202 once it is durable, 200 for a repeat")
+              summary="Accept one CloudEvent (202 once it is durable, 200 for a repeat), or a batch "
+                      "(application/cloudevents-batch+json: 200, each event's outcome)",
+              responses={200: {"description": "A repeat of one event, or a batch: each event taken "
+                                               "(applied, unchanged, stale, duplicate) or refused"},
+                         413: {"description": f"A batch of more than {MAX_EVENTS} events"}})
     async def post_events(request: Request) -> JSONResponse:
         raw = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        if headers.get("content-type", "").split(";")[0].strip() == BATCH_TYPE:
+            return await post_batch(raw)
         body = binary_mode_event(headers, raw) if "ce-id" in headers else raw
         result = await run_in_threadpool(accept, db, body, utcnow())
         return JSONResponse(
             {"outcome": result.outcome.value, "subject": result.subject,
              "correlation_id": result.correlation_id, "trace": f"/trace/{result.subject}"},
             status_code=200 if result.outcome is Outcome.DUPLICATE else 202)
+
+    async def post_batch(raw: bytes) -> JSONResponse:
+        items = parse_json(raw)
+        if not isinstance(items, list):
+            error = IntakeError("a batch (application/cloudevents-batch+json) is a JSON array of "
+                                "CloudEvents", status=400)
+            await run_in_threadpool(record_rejection, db, error, raw[:2000], utcnow())
+            raise error
+        try:
+            results = await run_in_threadpool(accept_batch, db, items, utcnow())
+        except IntakeError as exc:  # the batch as a whole (too big): recorded like any refusal
+            await run_in_threadpool(record_rejection, db, exc, raw[:2000], utcnow())
+            raise
+        outcomes = Counter(r.view()["outcome"] for r in results)
+        return JSONResponse({"events": [r.view() for r in results], "outcomes": dict(outcomes)})
 
     @app.get("/trace/{business_id:path}", dependencies=[reader],
              summary="The lineage of one deal, by any of its ids (opportunity, project, invoice "
