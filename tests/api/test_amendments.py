@@ -46,6 +46,8 @@ def bearer(user: str) -> dict[str, str]:
 async def test_an_approver_decides_over_http_and_the_erp_gets_the_approved_value(
         db, erp, client) -> None:
     [pending] = (await client.get("/amendments", headers=bearer("victor"))).json()
+    by_amendment = (await client.get("/trace/AM-006H-1", headers=bearer("victor"))).json()
+    assert by_amendment["opportunity_id"] == "006H"  # a deal is found by its contract's amendment
     assert pending["id"] == "AM-006H-1" and pending["requester"] == "alice"
     assert pending["changes"]["value"] == {"before": "120000.00", "after": "150000.00"}
     anonymous = await client.post("/amendments/AM-006H-1/approve")

@@ -28,8 +28,8 @@ from handoff.store.tables import (
 
 
 def find_opportunity_id(conn: Connection, business_id: str) -> str | None:
-    """An opportunity id, a project's external or target id, a correlation id, or an invoice's
-    (or credit note's) number, external id or ERP id."""
+    """An opportunity id, a project's external or target id, a correlation id, an invoice's
+    (or credit note's) number, external id or ERP id, or an amendment to the contract's terms."""
     if conn.execute(sa.select(opportunities.c.id).where(opportunities.c.id == business_id)).first():
         return business_id
     p = provisioning.c
@@ -44,7 +44,11 @@ def find_opportunity_id(conn: Connection, business_id: str) -> str | None:
     i = invoices.c
     by_invoice = conn.execute(sa.select(i.opportunity_id).where(sa.or_(
         i.number == business_id, i.external_id == business_id, i.target_id == business_id))).first()
-    return by_invoice.opportunity_id if by_invoice else None
+    if by_invoice:
+        return by_invoice.opportunity_id
+    by_amendment = conn.execute(sa.select(amendments.c.opportunity_id)
+                                .where(amendments.c.id == business_id)).first()
+    return by_amendment.opportunity_id if by_amendment else None
 
 
 def trace(db: Database, business_id: str) -> dict[str, Any] | None:
