@@ -4,6 +4,7 @@ deal figures come in bulk, vendor errors arrive in handoff's taxonomy."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,12 @@ import pytest
 from handoff.connectors.contract import CrmSource
 from handoff.connectors.fieldmap import parse_field_map
 from handoff.connectors.ports import BillingSummary, CrmStatusUpdate
+from handoff.demo.scenario import cloud_event
+from handoff.demo.systems import seeder_for
 from handoff.domain import Money, ProvisioningStatus
+from handoff.engine.clock import utcnow
+from handoff.engine.inbox import Outcome, accept
+from handoff.engine.payloads import OPPORTUNITY_CHANGED
 from handoff.errors import DataError, PermanentError, ThrottledError, TransientError
 from tests.contract.drivers import ACCOUNT, CRM_DRIVERS, DEAL, CrmDriver
 
@@ -120,3 +126,20 @@ def test_a_configured_field_mapping_reads_fields_where_the_firm_keeps_them(drive
 
 
 DESCRIPTION = {"salesforce": "Description", "hubspot": "description", "dynamics": "description"}
+
+
+def test_a_change_feeds_versions_order_so_an_older_delivery_is_ignored(driver: CrmDriver, db: Any) -> None:
+    """Each CRM's version stamp compares as time does: the newer read wins in the inbox and the
+    older one, delivered late, is kept as stale and applies nothing."""
+    crm = driver.connector()
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    [deal] = seeded(driver, crm, 1)
+    older = crm.opportunity_event_data(deal)
+    time.sleep(1.1)  # a CRM stamps versions to the second (Dataverse) or millisecond
+    seeder_for(crm).update_opportunity(deal, {"name": "Renamed deal"})
+    newer = crm.opportunity_event_data(deal)
+    assert newer["version"] > older["version"] and newer["name"] == "Renamed deal"
+    assert [d["id"] for d in crm.changed_opportunities(since)] == [deal]
+    outcomes = [accept(db, cloud_event(OPPORTUNITY_CHANGED, data), utcnow()).outcome
+                for data in (newer, older)]
+    assert outcomes == [Outcome.APPLIED, Outcome.STALE]

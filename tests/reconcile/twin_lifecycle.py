@@ -14,7 +14,8 @@ from typing import Any
 
 from handoff.bootstrap import build_worker
 from handoff.config import PollSettings, ReconcileSettings, Settings, WorkerSettings
-from handoff.connectors.netsuite import NetSuiteConnector, exact_json
+from handoff.connectors import exact_json
+from handoff.connectors.netsuite import NetSuiteConnector
 from handoff.connectors.salesforce import SalesforceConnector
 from handoff.demo import scenario
 from handoff.engine.clock import utcnow
