@@ -177,7 +177,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from handoff.api import create_app
     from handoff.reconcile.schedule import ReconcileSchedule
 
-    db, systems = _open(settings), _reconcile_systems(settings)
+    db = _open(settings)
+    systems = _reconcile_systems(settings, db)
     stop = threading.Event()
     if systems and settings.reconcile.cron:
         ReconcileSchedule(db, systems, settings.reconcile).start(stop)
@@ -190,14 +191,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _reconcile_systems(settings: Settings) -> Systems | None:
+def _reconcile_systems(settings: Settings, db: Database) -> Systems | None:
     """The connectors reconciliation reads; None (said once) when the systems are not set up."""
     from handoff.bootstrap import connect_billing_system, connect_systems
     from handoff.reconcile.runs import Systems
 
     try:
         crm, erp = connect_systems(settings)
-        billing = connect_billing_system(settings, _open(settings))
+        billing = connect_billing_system(settings, db)
     except HandoffError as exc:
         print(f"handoff serve: no reconciliation from this server: {exc}", file=sys.stderr)
         return None
