@@ -69,3 +69,36 @@ def test_two_workers_at_once_one_killed(database_url, worker_env, salesforce_twi
         finish(survivor)
     assert_exactly_once(db, salesforce_twin, netsuite_twin, DEALS)
     db.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_workers_on_postgresql_one_killed_mid_run(postgres_url, salesforce_twin, netsuite_twin,
+                                                         tmp_path: Path) -> None:
+    """Scale-out as it runs: four worker processes share one PostgreSQL; one is SIGKILLed while
+    the others work, its leases run out, and every deal is provisioned exactly once."""
+    from contextlib import ExitStack
+
+    from tests.conftest import _empty_postgres
+
+    deals = 600
+    _empty_postgres(postgres_url).dispose()
+    crm, erp = connect(salesforce_twin, netsuite_twin)
+    db = open_database(postgres_url)
+    for body in won_deals_as_events(crm, deals, random.Random(13), copies=2):
+        accept(db, body, utcnow())
+    crm.close()
+    erp.close()
+    set_faults(netsuite_twin, {"lose_response_rate": 0.05, "unavailable_rate": 0.05, "seed": 10})
+    config = write_config(tmp_path, postgres_url, salesforce_twin, netsuite_twin, lease_seconds=2)
+    env = {**SECRETS, "HANDOFF_CONFIG": str(config), "HANDOFF_DATABASE_URL": postgres_url}
+    with ExitStack() as stack:
+        survivors = [stack.enter_context(HandoffProcess(["worker", "--until-idle"], env)) for _ in range(3)]
+        victim = stack.enter_context(HandoffProcess(["worker"], env))
+        wait_until(lambda: len(provisioned(db)) >= deals // 8, 120, "an eighth provisioned")
+        victim.kill()
+        assert len(provisioned(db)) < deals, "the kill came too late to prove anything"
+        for survivor in survivors:
+            finish(survivor)
+    assert_exactly_once(db, salesforce_twin, netsuite_twin, deals)
+    db.dispose()
