@@ -17,52 +17,23 @@ def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tls")
 
 
-@pytest.fixture(scope="session")
-def salesforce_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("salesforce", tls_dir) as twin:
-        yield twin
+def twin_fixture(system: str) -> object:
+    """A session fixture: the system's twin in its own process, for every test that asks."""
+    @pytest.fixture(scope="session", name=f"{system}_twin")
+    def twin(tls_dir: Path) -> Iterator[TwinProcess]:
+        with TwinProcess(system, tls_dir) as process:
+            yield process
+    return twin
 
 
-@pytest.fixture(scope="session")
-def netsuite_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("netsuite", tls_dir) as twin:
-        yield twin
-
-
-@pytest.fixture(scope="session")
-def hubspot_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("hubspot", tls_dir) as twin:
-        yield twin
-
-
-@pytest.fixture(scope="session")
-def dynamics_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("dynamics", tls_dir) as twin:
-        yield twin
-
-
-@pytest.fixture(scope="session")
-def businesscentral_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("businesscentral", tls_dir) as twin:
-        yield twin
-
-
-@pytest.fixture(scope="session")
-def oracle_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("oracle", tls_dir) as twin:
-        yield twin
-
-
-@pytest.fixture(scope="session")
-def sap_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("sap", tls_dir) as twin:
-        yield twin
-
-
-@pytest.fixture(scope="session")
-def stripe_twin(tls_dir: Path) -> Iterator[TwinProcess]:
-    with TwinProcess("stripe", tls_dir) as twin:
-        yield twin
+salesforce_twin = twin_fixture("salesforce")
+netsuite_twin = twin_fixture("netsuite")
+hubspot_twin = twin_fixture("hubspot")
+dynamics_twin = twin_fixture("dynamics")
+businesscentral_twin = twin_fixture("businesscentral")
+oracle_twin = twin_fixture("oracle")
+sap_twin = twin_fixture("sap")
+stripe_twin = twin_fixture("stripe")
 
 
 def reset_twin(twin: TwinProcess) -> None:

@@ -8,22 +8,16 @@ which sends no event, are found by the scheduled poll."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from handoff.bootstrap import build_worker
 from handoff.config import PollSettings, Settings
-from handoff.connectors.salesforce import SalesforceConnector
-from handoff.connectors.salesforce.mapping import opportunity_event_data, wire_amount
+from handoff.connectors.salesforce.mapping import wire_amount
 from handoff.connectors.tryton.client import TrytonConnector
-from handoff.connectors.tryton.sandbox import TrytonProcess
 from handoff.engine.clock import utcnow
-from handoff.engine.cloudevents import change_event
 from handoff.engine.inbox import accept
-from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
 from handoff.engine.retry import RetryPolicy
 from handoff.flows import amendments
 from handoff.flows.polling import delivery_poll
@@ -31,9 +25,9 @@ from handoff.policy.roles import Roles
 from handoff.store import audit, open_database
 from handoff.store.db import Database
 from handoff.store.terms import pending_amendments
-from tests.conftest import tryton_cache
 from tests.connectors.salesforce_helpers import connector, fresh
 from tests.connectors.tryton.rpc_support import TrytonRpc, cash_payment_method, pay_in_full
+from tests.e2e.sales_team import Crm, own_tryton
 from tests.factories import milestone_data, milestone_event, time_entry_data, time_entry_event
 
 ROLES = Roles(approvers=frozenset({"carol"}))
@@ -46,47 +40,9 @@ AMENDED = [("M1", "Discovery", "30000.00"), ("M2", "Build", "70000.00"),
 LAST_MONTH = dt.date.today().replace(day=1) - dt.timedelta(days=5)
 
 
-@pytest.fixture(scope="module")
-def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonProcess]:
-    """A Tryton of this module's own: the Salesforce twin numbers deals from the start after a
-    reset, and a project of another module's deal must not carry the same id."""
-    with TrytonProcess("sqlite", tmp_path_factory.mktemp("tryton"), cache=tryton_cache()) as server:
-        yield server
+tryton_server = pytest.fixture(scope="module", name="tryton_server")(own_tryton)
 
 
-class Crm:
-    """The Salesforce twin as the sales team uses it, and the events its changes become."""
-
-    def __init__(self, sf: SalesforceConnector, db: Database) -> None:
-        self.sf, self.db = sf, db
-        self.account = sf.create_account({
-            "Name": "Lifecycle Client Ltd", "CurrencyIsoCode": "USD", "Tax_Jurisdiction__c": "US-CA",
-            "Legal_Entity__c": "US01", "Validation_Status__c": "Valid"})
-        [data] = [a for a in sf.changed_accounts(utcnow() - dt.timedelta(hours=1))
-                  if a["id"] == self.account]
-        accept(db, change_event(CUSTOMER_CHANGED, data, "/crm/salesforce", utcnow()), utcnow())
-
-    def won(self, name: str, amount: str, method: str) -> str:
-        return self.sf.create_opportunity({
-            "Name": name, "AccountId": self.account, "StageName": "Closed Won",
-            "Amount": wire_amount(Decimal(amount)), "CurrencyIsoCode": "USD", "CloseDate": "2026-11-02",
-            "Billing_Method__c": method, "Contract_Status__c": "Approved",
-            "SOW_Status__c": "Approved", "Legal_Entity__c": "US01"})
-
-    def send(self, opp_id: str, schedule: list[tuple[str, str, str]] | None = None,
-             **changes: Any) -> None:
-        """Change the deal in Salesforce (if asked) and deliver what Salesforce now holds,
-        with the billing schedule its CPQ lines carry (the twin has no CPQ)."""
-        if changes:
-            self.sf.update_opportunity(opp_id, changes)
-        data = opportunity_event_data(self.sf.get_opportunity(opp_id))
-        if schedule:
-            data["milestones"] = [{"id": i, "name": n, "amount": a} for i, n, a in schedule]
-        accept(self.db, change_event(OPPORTUNITY_CHANGED, data, "/crm/salesforce", utcnow()),
-               utcnow())
-
-    def shown(self, opp_id: str) -> dict[str, Any]:
-        return self.sf.get_opportunity(opp_id)
 
 
 def run(db: Database, crm: Crm, tryton: TrytonConnector) -> None:

@@ -6,7 +6,6 @@ edited) is found as exactly the discrepancies it is, on the right deal, in plain
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -16,13 +15,9 @@ from handoff.bootstrap import build_worker
 from handoff.config import PollSettings, Settings
 from handoff.connectors.ports import ErpSnapshotSource
 from handoff.connectors.salesforce import SalesforceConnector
-from handoff.connectors.salesforce.mapping import opportunity_event_data, wire_amount
 from handoff.connectors.tryton.client import TrytonConnector
-from handoff.connectors.tryton.sandbox import TrytonProcess
 from handoff.engine.clock import utcnow
-from handoff.engine.cloudevents import change_event
 from handoff.engine.inbox import accept
-from handoff.engine.payloads import CUSTOMER_CHANGED, OPPORTUNITY_CHANGED
 from handoff.engine.retry import RetryPolicy
 from handoff.policy.release_gates import ReleasePolicy
 from handoff.reconcile.build import build_snapshot, crm_row
@@ -31,54 +26,21 @@ from handoff.reconcile.engine import Result, reconcile
 from handoff.reconcile.plans import plan_figures
 from handoff.store import open_database
 from handoff.store.db import Database
-from tests.conftest import tryton_cache
 from tests.connectors.salesforce_helpers import connector
 from tests.connectors.tryton.rpc_support import TrytonRpc, cash_payment_method, pay_in_full
+from tests.e2e.sales_team import Crm, own_tryton
 from tests.factories import milestone_data, milestone_event
 
 pytestmark = pytest.mark.slow
 
 SETTINGS = Settings(retry=RetryPolicy(base_seconds=0.05, cap_seconds=0.5, max_attempts=6),
                     poll=PollSettings(crm_minutes=0))
-SCHEDULE = [{"id": "M1", "name": "Discovery", "amount": "30000.00"},
-            {"id": "M2", "name": "Build", "amount": "60000.00"},
-            {"id": "M3", "name": "Go-live", "amount": "30000.00"}]
+SCHEDULE = [("M1", "Discovery", "30000.00"), ("M2", "Build", "60000.00"), ("M3", "Go-live", "30000.00")]
 
 
-@pytest.fixture(scope="module")
-def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonProcess]:
-    """A Tryton of this module's own: a clean reconciliation needs every project in it to be
-    one of this module's deals."""
-    with TrytonProcess("sqlite", tmp_path_factory.mktemp("tryton"), cache=tryton_cache()) as server:
-        yield server
+tryton_server = pytest.fixture(scope="module", name="tryton_server")(own_tryton)
 
 
-class Crm:
-    """The Salesforce twin as the sales team uses it, and the events its changes become."""
-
-    def __init__(self, sf: SalesforceConnector, db: Database) -> None:
-        self.sf, self.db = sf, db
-        self.account = sf.create_account({
-            "Name": "Reconciled Client Ltd", "CurrencyIsoCode": "USD", "Tax_Jurisdiction__c": "US-CA",
-            "Legal_Entity__c": "US01", "Validation_Status__c": "Valid"})
-        [data] = [a for a in sf.changed_accounts(utcnow() - dt.timedelta(hours=1))
-                  if a["id"] == self.account]
-        accept(db, change_event(CUSTOMER_CHANGED, data, "/crm/salesforce", utcnow()), utcnow())
-
-    def won(self, name: str, amount: str, method: str) -> str:
-        return self.sf.create_opportunity({
-            "Name": name, "AccountId": self.account, "StageName": "Closed Won",
-            "Amount": wire_amount(Decimal(amount)), "CurrencyIsoCode": "USD", "CloseDate": "2026-11-02",
-            "Billing_Method__c": method, "Contract_Status__c": "Approved",
-            "SOW_Status__c": "Approved", "Legal_Entity__c": "US01"})
-
-    def send(self, opp_id: str, schedule: list[dict[str, str]] | None = None) -> None:
-        """Deliver the deal as Salesforce holds it, with the schedule its CPQ lines carry."""
-        data = opportunity_event_data(self.sf.get_opportunity(opp_id))
-        if schedule:
-            data["milestones"] = schedule
-        accept(self.db, change_event(OPPORTUNITY_CHANGED, data, "/crm/salesforce", utcnow()),
-               utcnow())
 
 
 def reconciled(crm: SalesforceConnector, erp: ErpSnapshotSource, db: Database) -> Result:
@@ -117,7 +79,7 @@ def test_a_clean_tryton_reconciles_to_nothing_and_planted_discrepancies_are_foun
     monkeypatch.setattr("handoff.connectors.tryton.client.PAGE", 2)  # the listings span pages
     db = open_database(f"sqlite:///{tmp_path / 'handoff.db'}")
     sf = connector(twin)
-    crm = Crm(sf, db)
+    crm = Crm(sf, db, "Reconciled Client Ltd")
     billed = crm.won("Billed programme", "120000.00", "Milestone")
     extra = crm.won("Programme billed by hand", "120000.00", "Milestone")
     edited = crm.won("Advisory retainer", "40000.00", "Time and Materials")

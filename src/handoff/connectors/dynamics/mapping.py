@@ -22,14 +22,13 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 from handoff.connectors.dynamics.settings import DEFAULT_COLUMNS, ColumnNames
 from handoff.connectors.exact_json import dumps, loads  # noqa: F401 (the client reads them here)
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures
-from handoff.connectors.values import exact_amount, finite_decimal
+from handoff.connectors.values import exact_amount, finite_decimal, text_of, to_canonical
 from handoff.domain import ApprovalStatus, BillingMethod, ValidationStatus
 from handoff.errors import DataError
 
@@ -46,7 +45,6 @@ OPPORTUNITY_ID, ACCOUNT_ID, CURRENCY_ID = "opportunityid", "accountid", "transac
 STATE_OPEN, STATE_WON, STATE_LOST = 0, 1, 2
 STATUS_LABELS = {1: "In Progress", 2: "On Hold", 3: "Won", 4: "Canceled", 5: "Out-Sold"}
 
-_ALIASES = {"t&m": "time_and_materials", "time_&_materials": "time_and_materials"}
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*\Z")
 
@@ -87,7 +85,7 @@ def opportunity_event_data(record: Mapping[str, Any], currencies: Mapping[str, s
     transactioncurrency ids to ISO codes."""
     return {
         "id": str(record[OPPORTUNITY_ID]),
-        "name": _text(record, "name"),
+        "name": text_of(record, "name"),
         "account_id": account_of(record),
         "stage": stage(record),
         "is_won": is_won(record),
@@ -97,10 +95,10 @@ def opportunity_event_data(record: Mapping[str, Any], currencies: Mapping[str, s
         "billing_method": to_canonical(BillingMethod, choice_text(record, cols.billing_method)),
         "contract_status": to_canonical(ApprovalStatus, choice_text(record, cols.contract_status)),
         "sow_status": to_canonical(ApprovalStatus, choice_text(record, cols.sow_status)),
-        "legal_entity": _text(record, cols.legal_entity),
-        "owner": _text(record, "_ownerid_value"),
-        "description": _text(record, "description"),
-        "modified_by": _text(record, "_modifiedby_value"),  # an amendment's requester
+        "legal_entity": text_of(record, cols.legal_entity),
+        "owner": text_of(record, "_ownerid_value"),
+        "description": text_of(record, "description"),
+        "modified_by": text_of(record, "_modifiedby_value"),  # an amendment's requester
         "version": version(record),
     }
 
@@ -111,10 +109,10 @@ def customer_event_data(record: Mapping[str, Any], currencies: Mapping[str, str]
     validation = choice_text(record, cols.validation_status) or ValidationStatus.UNVALIDATED.value
     return {
         "id": str(record[ACCOUNT_ID]),
-        "name": _text(record, "name"),
+        "name": text_of(record, "name"),
         "currency": currency_of(record, currencies),
-        "tax_jurisdiction": _text(record, cols.tax_jurisdiction),
-        "legal_entity": _text(record, cols.account_legal_entity),
+        "tax_jurisdiction": text_of(record, cols.tax_jurisdiction),
+        "legal_entity": text_of(record, cols.account_legal_entity),
         "validation_status": to_canonical(ValidationStatus, validation),
         "version": version(record),
     }
@@ -133,10 +131,10 @@ def deal_figures(record: Mapping[str, Any], currencies: Mapping[str, str],
 def account_of(record: Mapping[str, Any]) -> str | None:
     """The opportunity's account: `parentaccountid`, else `customerid` when it is an account
     (a polymorphic lookup that may name a contact)."""
-    parent = _text(record, "_parentaccountid_value")
+    parent = text_of(record, "_parentaccountid_value")
     if parent:
         return parent
-    customer = _text(record, "_customerid_value")
+    customer = text_of(record, "_customerid_value")
     table = record.get("_customerid_value" + LOOKUP_TABLE)
     return customer if customer and table in (None, "account") else None
 
@@ -155,7 +153,7 @@ def stage(record: Mapping[str, Any]) -> str | None:
 
 
 def currency_of(record: Mapping[str, Any], currencies: Mapping[str, str]) -> str | None:
-    currency_id = _text(record, "_transactioncurrencyid_value")
+    currency_id = text_of(record, "_transactioncurrencyid_value")
     return currencies.get(currency_id.lower()) if currency_id else None
 
 
@@ -165,7 +163,7 @@ def choice_text(record: Mapping[str, Any], column: str) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         label = record.get(column + FORMATTED)
         return str(label) if label else str(value)
-    return _text(record, column)
+    return text_of(record, column)
 
 
 # --- canonical → Dataverse ------------------------------------------------------------------
@@ -336,23 +334,12 @@ def iso_millis(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def to_canonical(kind: type[StrEnum], value: str | None) -> str | None:
-    """An enumeration value or label as handoff's value ("Time and Materials" →
-    "time_and_materials"); unknown values pass through."""
-    if value is None:
-        return None
-    key = value.strip().casefold().replace(" ", "_").replace("-", "_")
-    key = _ALIASES.get(key, key)
-    return key if key in {member.value for member in kind} else value
 
 
 
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _text(record: Mapping[str, Any], name: str) -> str | None:
-    value = record.get(name)
-    return None if value is None or value == "" else str(value)
 
 
 def _int(value: Any) -> int | None:

@@ -17,12 +17,11 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Any
 
 from handoff.connectors.hubspot.settings import DEFAULT_PROPERTIES, PropertyNames
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures
-from handoff.connectors.values import exact_amount, finite_decimal
+from handoff.connectors.values import exact_amount, finite_decimal, text_of, to_canonical
 from handoff.domain import ApprovalStatus, BillingMethod, ValidationStatus
 from handoff.errors import DataError
 
@@ -40,7 +39,6 @@ DEAL_STANDARD = (
 )
 COMPANY_STANDARD = ("name", MODIFIED, OBJECT_ID)
 
-_ALIASES = {"t&m": "time_and_materials", "time_&_materials": "time_and_materials"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
 
@@ -77,23 +75,23 @@ def opportunity_event_data(record: Mapping[str, Any], account_id: str | None,
     """A deal as `handoff.opportunity.changed` data. `account_id` is the id of the deal's
     (primary) associated company: associations are not properties, the caller reads them."""
     p = record.get("properties") or {}
-    stage = _text(p, "dealstage")
+    stage = text_of(p, "dealstage")
     return {
         "id": str(record["id"]),
-        "name": _text(p, "dealname"),
+        "name": text_of(p, "dealname"),
         "account_id": account_id,
         "stage": stage,
         "is_won": stage is not None and stage in set(won_stages),
         "amount": decimal_text(p.get("amount")),
-        "currency": _text(p, props.currency),
+        "currency": text_of(p, props.currency),
         "close_date": date_text(p.get("closedate")),
-        "billing_method": to_canonical(BillingMethod, _text(p, props.billing_method)),
-        "contract_status": to_canonical(ApprovalStatus, _text(p, props.contract_status)),
-        "sow_status": to_canonical(ApprovalStatus, _text(p, props.sow_status)),
-        "legal_entity": _text(p, props.legal_entity),
-        "owner": _text(p, "hubspot_owner_id"),
-        "description": _text(p, "description"),
-        "modified_by": _text(p, "hs_updated_by_user_id"),  # an amendment's requester
+        "billing_method": to_canonical(BillingMethod, text_of(p, props.billing_method)),
+        "contract_status": to_canonical(ApprovalStatus, text_of(p, props.contract_status)),
+        "sow_status": to_canonical(ApprovalStatus, text_of(p, props.sow_status)),
+        "legal_entity": text_of(p, props.legal_entity),
+        "owner": text_of(p, "hubspot_owner_id"),
+        "description": text_of(p, "description"),
+        "modified_by": text_of(p, "hs_updated_by_user_id"),  # an amendment's requester
         "version": version(record),
     }
 
@@ -102,13 +100,13 @@ def customer_event_data(record: Mapping[str, Any],
                         props: PropertyNames = DEFAULT_PROPERTIES) -> dict[str, Any]:
     """A company as `handoff.customer.changed` data."""
     p = record.get("properties") or {}
-    validation = _text(p, props.validation_status) or ValidationStatus.UNVALIDATED.value
+    validation = text_of(p, props.validation_status) or ValidationStatus.UNVALIDATED.value
     return {
         "id": str(record["id"]),
-        "name": _text(p, "name"),
-        "currency": _text(p, props.company_currency),
-        "tax_jurisdiction": _text(p, props.tax_jurisdiction),
-        "legal_entity": _text(p, props.company_legal_entity),
+        "name": text_of(p, "name"),
+        "currency": text_of(p, props.company_currency),
+        "tax_jurisdiction": text_of(p, props.tax_jurisdiction),
+        "legal_entity": text_of(p, props.company_legal_entity),
         "validation_status": to_canonical(ValidationStatus, validation),
         "version": version(record),
     }
@@ -117,12 +115,12 @@ def customer_event_data(record: Mapping[str, Any],
 def deal_figures(record: Mapping[str, Any], won_stages: Iterable[str],
                  props: PropertyNames = DEFAULT_PROPERTIES) -> DealFigures:
     p = record.get("properties") or {}
-    stage = _text(p, "dealstage")
+    stage = text_of(p, "dealstage")
     return DealFigures(
-        deal_id=str(record["id"]), currency=_text(p, props.currency),
+        deal_id=str(record["id"]), currency=text_of(p, props.currency),
         sold_value=_decimal(p, "amount"), is_won=stage is not None and stage in set(won_stages),
-        contract_status=to_canonical(ApprovalStatus, _text(p, props.contract_status)),
-        sow_status=to_canonical(ApprovalStatus, _text(p, props.sow_status)),
+        contract_status=to_canonical(ApprovalStatus, text_of(p, props.contract_status)),
+        sow_status=to_canonical(ApprovalStatus, text_of(p, props.sow_status)),
         invoiced=_decimal(p, props.invoiced_amount), paid=_decimal(p, props.paid_amount))
 
 
@@ -286,25 +284,14 @@ def ms_epoch(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
-def to_canonical(kind: type[StrEnum], value: str | None) -> str | None:
-    """An enumeration value or label as handoff's value ("Time and Materials" →
-    "time_and_materials"); unknown values pass through."""
-    if value is None:
-        return None
-    key = value.strip().casefold().replace(" ", "_").replace("-", "_")
-    key = _ALIASES.get(key, key)
-    return key if key in {member.value for member in kind} else value
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def _text(properties: Mapping[str, Any], name: str) -> str | None:
-    value = properties.get(name)
-    return None if value is None or value == "" else str(value)
 
 
 def _decimal(properties: Mapping[str, Any], name: str) -> Decimal | None:
-    value = _text(properties, name)
+    value = text_of(properties, name)
     if value is None:
         return None
     try:
