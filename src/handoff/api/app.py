@@ -6,7 +6,6 @@ dashboard. One error body everywhere:
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,13 +14,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from handoff import __version__
 from handoff.api.amendments import amendments_router
 from handoff.api.auth import Authorizer, api_tokens
 from handoff.api.dashboard import dashboard_router
+from handoff.api.intake import BATCH_TYPE, EventIntake, EventIntakeRoute, error_body
 from handoff.api.metrics import CONTENT_TYPE, exposition
 from handoff.api.nul import RefuseNulCharacters
 from handoff.api.operations import operations_router
@@ -30,10 +29,7 @@ from handoff.api.tokens import tokens_router
 from handoff.api.webhooks import crm_readers, webhook_secrets, webhooks_router
 from handoff.config import ReconcileSettings
 from handoff.engine import queue
-from handoff.engine.batch import MAX_EVENTS, accept_batch
-from handoff.engine.clock import utcnow
-from handoff.engine.cloudevents import parse_json
-from handoff.engine.inbox import Outcome, accept, record_rejection
+from handoff.engine.batch import MAX_EVENTS
 from handoff.engine.payloads import EVENT_TYPES
 from handoff.errors import IntakeError
 from handoff.flows.trace import trace
@@ -43,7 +39,6 @@ from handoff.store.db import Database, schema_head
 
 NO_ROLES = Roles()
 
-BATCH_TYPE = "application/cloudevents-batch+json"
 CLOUDEVENT_SCHEMA = {
     "type": "object", "required": ["specversion", "id", "source", "type", "data"],
     "properties": {
@@ -67,10 +62,6 @@ CLOUDEVENT_BODY = {
                                             "maxItems": MAX_EVENTS}}},
     }
 }
-
-
-def error_body(status: int, message: str, field: str | None = None) -> dict[str, Any]:
-    return {"error": {"status": status, "message": message, "field": field}}
 
 
 class ErrorDetail(BaseModel):
@@ -101,7 +92,9 @@ def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] 
                   description="Deal-to-cash integration: intake, lineage, operations, amendments, "
                               "reconciliation. Every route but intake, health and metrics needs a "
                               "bearer token; acting needs a role (viewer, integrator, approver, admin).")
-    app.add_middleware(RefuseNulCharacters, db=db)
+    intake = EventIntake(db)
+    app.add_middleware(EventIntakeRoute, intake=intake)
+    app.add_middleware(RefuseNulCharacters, db=db)  # the outermost: nothing passes it with a NUL
     auth = Authorizer(db, roles, api_tokens() if tokens is None else tokens)
     reader = Depends(auth.needs(Permission.READ))
     app.include_router(amendments_router(db, auth))
@@ -134,31 +127,10 @@ def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] 
                                                "(applied, unchanged, stale, duplicate) or refused"},
                          413: {"description": f"A batch of more than {MAX_EVENTS} events"}})
     async def post_events(request: Request) -> JSONResponse:
-        raw = await request.body()
+        """Declared for the OpenAPI document; EventIntakeRoute answers in front of the framework."""
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if headers.get("content-type", "").split(";")[0].strip() == BATCH_TYPE:
-            return await post_batch(raw)
-        body = binary_mode_event(headers, raw) if "ce-id" in headers else raw
-        result = await run_in_threadpool(accept, db, body, utcnow())
-        return JSONResponse(
-            {"outcome": result.outcome.value, "subject": result.subject,
-             "correlation_id": result.correlation_id, "trace": f"/trace/{result.subject}"},
-            status_code=200 if result.outcome is Outcome.DUPLICATE else 202)
-
-    async def post_batch(raw: bytes) -> JSONResponse:
-        items = parse_json(raw)
-        if not isinstance(items, list):
-            error = IntakeError("a batch (application/cloudevents-batch+json) is a JSON array of "
-                                "CloudEvents", status=400)
-            await run_in_threadpool(record_rejection, db, error, raw[:2000], utcnow())
-            raise error
-        try:
-            results = await run_in_threadpool(accept_batch, db, items, utcnow())
-        except IntakeError as exc:  # the batch as a whole (too big): recorded like any refusal
-            await run_in_threadpool(record_rejection, db, exc, raw[:2000], utcnow())
-            raise
-        outcomes = Counter(r.view()["outcome"] for r in results)
-        return JSONResponse({"events": [r.view() for r in results], "outcomes": dict(outcomes)})
+        status, body = await intake.answer(headers, await request.body())
+        return JSONResponse(body, status_code=status)
 
     @app.get("/trace/{business_id:path}", dependencies=[reader],
              summary="The lineage of one deal, by any of its ids (opportunity, project, invoice "
@@ -200,11 +172,3 @@ def readiness_problem(db: Database) -> str | None:
         return f"the database does not answer: {type(exc).__name__}"
     head = schema_head()
     return None if current == head else f"the database schema is at {current}, not {head}: migrate"
-
-
-def binary_mode_event(headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """CloudEvents HTTP binary mode: attributes in ce-* headers, the data is the body."""
-    envelope: dict[str, Any] = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
-    envelope["datacontenttype"] = headers.get("content-type", "application/json")
-    envelope["data"] = parse_json(body)
-    return envelope

@@ -7,14 +7,13 @@ stay as they are. One commit for a hundred events is what makes a backlog fast."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from handoff.engine.cloudevents import CloudEvent, parse_event
-from handoff.engine.inbox import Accepted, Change, _parse_change, _store_in, record_rejection
+from handoff.engine.cloudevents import parse_event
+from handoff.engine.inbox import Accepted, parse_change, record_rejections
+from handoff.engine.inbox_store import Parsed, Result, store_parsed
 from handoff.errors import IntakeError
 from handoff.store.db import Database
 
@@ -43,45 +42,46 @@ class BatchResult:
 
 def accept_batch(db: Database, items: list[Any], now: datetime) -> list[BatchResult]:
     """Every event of the batch, in order, taken or refused on its own."""
-    if len(items) > MAX_EVENTS:
-        raise IntakeError(f"a batch holds at most {MAX_EVENTS} events, not {len(items)}: send it in "
-                          "parts", status=413)
-    results: dict[int, BatchResult] = {}
-    parsed: list[tuple[int, CloudEvent, Change]] = []
-    for index, item in enumerate(items):
-        try:
-            event = parse_event(item)
-            parsed.append((index, event, _parse_change(event)))
-        except IntakeError as exc:
-            results[index] = refused(db, index, item, exc, now)
-    results |= store_all(db, parsed, now)
-    return [results[index] for index in range(len(items))]
+    batch = ParsedBatch.of(items)
+    return batch.finish(db, store_parsed(db, batch.parsed, now), now)
 
 
-def store_all(db: Database, parsed: list[tuple[int, CloudEvent, Change]],
-              now: datetime) -> dict[int, BatchResult]:
-    """One transaction for all; a concurrent twin of one of them racing in between makes the
-    whole batch go again (its events then count as duplicates)."""
-    for attempt in range(3):
-        try:
-            with db.transaction() as conn:
-                taken, refusals = {}, []
-                for index, event, change in parsed:
-                    try:
-                        taken[index] = BatchResult(index, event.id, event.source,
-                                                   _store_in(conn, event, change, now))
-                    except IntakeError as exc:  # raised before the event wrote anything
-                        refusals.append((index, event, exc))
-            return taken | {index: refused(db, index, event.envelope(), exc, now)
-                            for index, event, exc in refusals}
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+@dataclass
+class ParsedBatch:
+    """A batch checked event by event: the ones to store, and the ones refused already."""
 
+    size: int
+    indexes: list[int] = field(default_factory=list)  # of the events to store …
+    parsed: list[Parsed] = field(default_factory=list)  # … and the events themselves
+    refusals: dict[int, tuple[IntakeError, Any]] = field(default_factory=dict)
 
-def refused(db: Database, index: int, item: Any, exc: IntakeError, now: datetime) -> BatchResult:
-    record_rejection(db, exc, item, now)
-    envelope = item if isinstance(item, dict) else {}
-    name = envelope.get("id"), envelope.get("source")
-    return BatchResult(index, *(v if isinstance(v, str) else None for v in name), refusal=exc)
+    @classmethod
+    def of(cls, items: list[Any]) -> ParsedBatch:
+        if len(items) > MAX_EVENTS:
+            raise IntakeError(f"a batch holds at most {MAX_EVENTS} events, not {len(items)}: send it "
+                              "in parts", status=413)
+        batch = cls(len(items))
+        for index, item in enumerate(items):
+            try:
+                event = parse_event(item)
+                batch.parsed.append((event, parse_change(event)))
+                batch.indexes.append(index)
+            except IntakeError as exc:
+                batch.refusals[index] = (exc, item)
+        return batch
+
+    def finish(self, db: Database, stored: list[Result], now: datetime) -> list[BatchResult]:
+        """Each event's fate once the ones to store are stored; the refusals recorded."""
+        results: dict[int, BatchResult] = {}
+        for index, (event, _change), result in zip(self.indexes, self.parsed, stored, strict=True):
+            if isinstance(result, IntakeError):
+                self.refusals[index] = (result, event.envelope())
+            else:
+                results[index] = BatchResult(index, event.id, event.source, result)
+        record_rejections(db, list(self.refusals.values()), now)
+        for index, (error, item) in self.refusals.items():
+            envelope = item if isinstance(item, dict) else {}
+            name = envelope.get("id"), envelope.get("source")
+            results[index] = BatchResult(index, *(v if isinstance(v, str) else None for v in name),
+                                         refusal=error)
+        return [results[index] for index in range(self.size)]
