@@ -15,7 +15,8 @@ import logging
 import queue
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from handoff.engine.clock import utcnow
 from handoff.engine.inbox_store import Parsed, Result, store_parsed
@@ -29,7 +30,8 @@ MAX_GROUP = 2000  # events a commit: bounds a transaction's time when a backlog 
 @dataclass(slots=True)
 class _Submission:
     events: list[Parsed]
-    future: Future[list[Result]] = field(default_factory=Future)
+    future: Future[list[Result]] | asyncio.Future[list[Result]]
+    loop: asyncio.AbstractEventLoop | None = None  # where `future` is answered, if it is asyncio's
 
 
 class GroupCommit:
@@ -45,13 +47,20 @@ class GroupCommit:
 
     async def store(self, events: list[Parsed]) -> list[Result]:
         """Each event's result, once committed (in the calling event loop)."""
-        return await asyncio.wrap_future(self.submit(events))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Result]] = loop.create_future()
+        self._enqueue(_Submission(events, future, loop))
+        return await future
 
     def submit(self, events: list[Parsed]) -> Future[list[Result]]:
-        submission = _Submission(events)
+        """The same from a thread: a future to wait on."""
+        future: Future[list[Result]] = Future()
+        self._enqueue(_Submission(events, future))
+        return future
+
+    def _enqueue(self, submission: _Submission) -> None:
         self._ensure_writer()
         self._waiting.put(submission)
-        return submission.future
 
     def _ensure_writer(self) -> None:
         if self._thread is None:
@@ -83,7 +92,7 @@ class GroupCommit:
             results = store_parsed(self._db, [event for s in group for event in s.events], utcnow())
         except Exception as exc:
             if len(group) == 1:
-                group[0].future.set_exception(exc)
+                _answer(group, [exc])
                 return
             log.warning("a group of %d requests failed to commit (%s); committing them one by one",
                         len(group), exc)
@@ -92,7 +101,33 @@ class GroupCommit:
             return
         self.groups += 1
         self.events += len(results)
-        start = 0
+        answers, start = [], 0
         for submission in group:
-            submission.future.set_result(results[start:start + len(submission.events)])
+            answers.append(results[start:start + len(submission.events)])
             start += len(submission.events)
+        _answer(group, answers)
+
+
+def _answer(group: list[_Submission], answers: list[list[Result] | Exception]) -> None:
+    """Each submission its answer; an event loop's all at once (one wake-up, not one each)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for submission, answer in zip(group, answers, strict=True):
+        if submission.loop is None:
+            _settle(submission.future, answer)
+        else:
+            by_loop.setdefault(submission.loop, []).append((submission.future, answer))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[tuple[Any, Any]]) -> None:
+    for future, answer in settled:
+        if not future.done():  # its request may have gone (client disconnected)
+            _settle(future, answer)
+
+
+def _settle(future: Any, answer: Any) -> None:
+    if isinstance(answer, Exception):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)

@@ -29,6 +29,7 @@ from handoff.engine.keys import billing_key, opportunity_key
 from handoff.engine.payloads import customer_data, opportunity_data
 from handoff.errors import IntakeError
 from handoff.store.db import Database
+from handoff.store.sql import one_of
 from handoff.store.tables import (
     customers,
     inbox_events,
@@ -59,20 +60,19 @@ Result = Accepted | IntakeError  # an IntakeError here (409) was raised before a
 
 ib, opp_t, cust_t, ms_t, te_t = (inbox_events.c, opportunities.c, customers.c, milestone_progress.c,
                                   time_entries.c)
-_IDS = sa.bindparam("b_ids", expanding=True)
 SEEN = (sa.select(ib.event_id, ib.body_hash, ib.subject, ib.correlation_id)
-        .where(ib.source == sa.bindparam("b_source"), ib.event_id.in_(_IDS)))
+        .where(ib.source == sa.bindparam("b_source"), one_of(ib.event_id, "b_ids")))
 COUNT_REPEATS = (sa.update(inbox_events)
                  .where(ib.source == sa.bindparam("b_source"), ib.event_id == sa.bindparam("b_id"))
                  .values(deliveries=ib.deliveries + sa.bindparam("b_repeats")))
 RECORD = sa.insert(inbox_events)
-HELD_OPPORTUNITIES = sa.select(opp_t.id, opp_t.version, opp_t.correlation_id).where(opp_t.id.in_(_IDS))
+HELD_OPPORTUNITIES = sa.select(opp_t.id, opp_t.version, opp_t.correlation_id).where(one_of(opp_t.id, "b_ids"))
 INSERT_OPPORTUNITY = sa.insert(opportunities)
 UPDATE_OPPORTUNITY = sa.update(opportunities).where(opp_t.id == sa.bindparam("b_id"))
-HELD_CUSTOMERS = sa.select(cust_t.id, cust_t.version, cust_t.data).where(cust_t.id.in_(_IDS))
+HELD_CUSTOMERS = sa.select(cust_t.id, cust_t.version, cust_t.data).where(one_of(cust_t.id, "b_ids"))
 INSERT_CUSTOMER = sa.insert(customers)
 UPDATE_CUSTOMER = sa.update(customers).where(cust_t.id == sa.bindparam("b_id"))
-DEALS_OF_CUSTOMERS = sa.select(opp_t.id, opp_t.account_id).where(opp_t.account_id.in_(_IDS))
+DEALS_OF_CUSTOMERS = sa.select(opp_t.id, opp_t.account_id).where(one_of(opp_t.account_id, "b_ids"))
 DEAL = (sa.select(opp_t.correlation_id, provisioning.c.project_target_id)
         .outerjoin(provisioning, provisioning.c.opportunity_id == opp_t.id)
         .where(opp_t.id == sa.bindparam("b_id")))

@@ -8,9 +8,13 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from handoff.store.tables import counters
 
@@ -51,3 +55,44 @@ def bump(conn: Connection, name: str, by: int = 1) -> None:
 
 def read_counters(conn: Connection) -> dict[str, int]:
     return {row.name: row.value for row in conn.execute(sa.select(counters))}
+
+
+class IdList(sa.TypeDecorator[list[str]]):
+    """A list of ids as one parameter: a text array on PostgreSQL, JSON text on SQLite."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(postgresql.ARRAY(sa.Text) if dialect.name == "postgresql"
+                                       else sa.Text())
+
+    def process_bind_param(self, value: list[str] | None, dialect: Any) -> Any:
+        return value if dialect.name == "postgresql" else orjson.dumps(value or []).decode()
+
+
+class _OneOf(ColumnElement[bool]):
+    type = sa.types.NullType()  # no "= 1" appended where booleans are integers (SQLite)
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
+                           ("values", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any], values: sa.BindParameter[Any]) -> None:
+        self.column, self.values = column, values
+
+
+def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """`column IN (the list bound as `name`)`, compiled once for any number of values: an
+    expanding IN is compiled anew on every call, which costs more than the query."""
+    return _OneOf(column, sa.bindparam(name, type_=IdList()))
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_array(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.values, **kw)})"
+
+
+@compiles(_OneOf)
+def _one_of_json(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return (f"{compiler.process(element.column, **kw)} IN "
+            f"(SELECT value FROM json_each({compiler.process(element.values, **kw)}))")
