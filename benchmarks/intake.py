@@ -19,7 +19,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from benchmarks.cpu import process_seconds
-from benchmarks.load import THREADS, Call, Load, expect, hammer
+from benchmarks.load import THREADS, Call, LeanClient, Load, expect, hammer
 from benchmarks.progress import say
 from handoff.connectors.twin_process import free_port
 from handoff.demo.processes import HandoffProcess
@@ -35,6 +35,11 @@ class IntakeRun:
     database: str
     load: Load
     server_cpu: float  # CPU seconds of the `handoff serve` process during the load
+    commits: int  # transactions the events went in (group commit)
+
+    @property
+    def events_per_commit(self) -> float:
+        return self.load.calls / self.commits if self.commits else 0.0
 
     @property
     def server_cpu_ms_per_event(self) -> float:
@@ -66,9 +71,9 @@ def measure_intake(database: str, database_url: str, events: int) -> IntakeRun:
     bodies = [opportunity_event(n) for n in range(events)]
     say(f"  {database}: {events} CloudEvents to `handoff serve` from {THREADS} threads")
     with serving({"HANDOFF_DATABASE_URL": database_url}) as (pid, url):
-        cpu = process_seconds(pid)
+        cpu, commits = process_seconds(pid), intake_commits(url)
         load = hammer(post_events(bodies, 202), events, client_of(url))
-        run = IntakeRun(database, load, process_seconds(pid) - cpu)
+        run = IntakeRun(database, load, process_seconds(pid) - cpu, intake_commits(url) - commits)
     say(f"    {load.rate:,.0f} events/s, p50 {load.latency_ms(50):.1f} ms, p99 "
         f"{load.latency_ms(99):.1f} ms; serve {run.server_cpu_ms_per_event:.2f} ms CPU per "
         f"event, load generator {load.generator_cores:.2f} cores busy")
@@ -80,6 +85,7 @@ class BatchedRun:
     database: str
     batch: int
     load: Load  # one call per batch
+    server_cpu: float
 
     @property
     def events(self) -> int:
@@ -99,10 +105,11 @@ def measure_batched_intake(database: str, database_url: str, events: int, batch:
     bodies = [b"[" + b",".join(opportunity_event(n) for n in range(start, start + batch)) + b"]"
               for start in range(0, events - events % batch, batch)]
     say(f"  {database}: {len(bodies) * batch} CloudEvents in batches of {batch} from {THREADS} threads")
-    with serving({"HANDOFF_DATABASE_URL": database_url}) as (_pid, url):
+    with serving({"HANDOFF_DATABASE_URL": database_url}) as (pid, url):
+        cpu = process_seconds(pid)
         load = hammer(lambda http, i: expect(http.post("/events", content=bodies[i], headers=BATCH), 200),
                       len(bodies), client_of(url))
-    run = BatchedRun(database, batch, load)
+        run = BatchedRun(database, batch, load, process_seconds(pid) - cpu)
     say(f"    {run.rate:,.0f} events/s ({load.rate:,.0f} batches/s, p99 {load.latency_ms(99):.1f} ms "
         "a batch)")
     return run
@@ -118,14 +125,21 @@ def serving(env: dict[str, str]) -> Iterator[tuple[int, str]]:
         yield serve.process.pid, url
 
 
+def intake_commits(service_url: str) -> int:
+    """Transactions the intake has committed so far (`/metrics`)."""
+    metrics = httpx.get(f"{service_url}/metrics", timeout=30).text
+    return next(int(float(line.split()[-1])) for line in metrics.splitlines()
+                if line.startswith("handoff_intake_commits_total "))
+
+
 def post_events(bodies: list[bytes], *accepted: int) -> Call:
     """Call i posts CloudEvent i in structured mode and expects one of the `accepted` answers."""
     return lambda http, i: expect(http.post("/events", content=bodies[i], headers=CLOUDEVENT),
                                   *accepted)
 
 
-def client_of(service_url: str) -> Callable[[], httpx.Client]:
-    return lambda: httpx.Client(base_url=service_url, timeout=30.0)
+def client_of(service_url: str) -> Callable[[], LeanClient]:
+    return lambda: LeanClient(service_url)
 
 
 def bare_sqlite_inserts(directory: Path, rows: int) -> BareStorage:

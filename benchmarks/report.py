@@ -105,27 +105,43 @@ CPU* is this process's user + system time per call. The NetSuite connector uses 
 
 
 def intake_section(results: Results, explain: bool) -> str:
-    about = f"""`handoff serve` in its own process on a fresh database; {THREADS} threads post unique
+    about = f"""`handoff serve` in its own process on a fresh database; {THREADS} threads (handoff's own
+keep-alive client, so that the generator is not the limit) post unique
 `handoff.opportunity.changed` CloudEvents (structured mode); each 202 means the event, its
-canonical state and its queue entry are committed. Latency is per request at the client.
+canonical state and its queue entry are committed. Concurrent requests are committed together
+(group commit: one writer thread, one transaction for every request waiting); *events a
+commit* says how many shared one. Latency is per request at the client. *Of bare storage* is
+events/s ÷ the bare loop's rows/s on the same database (below). Targets on SQLite: 5,000
+events/s with p99 ≤ 20 ms one by one, 30,000 events/s in batches of 100.
 """
+    bare = {b.database.split(" ")[0]: b.rate for b in results.bare_storage or []}
     rows = [[r.database, str(r.load.calls), num(r.load.rate), f"{r.load.latency_ms(50):.1f}",
-             f"{r.load.latency_ms(99):.1f}", f"{r.server_cpu_ms_per_event:.2f}",
-             f"{r.server_cpu / r.load.seconds:.2f}", f"{r.load.generator_cores:.2f}"]
+             f"{r.load.latency_ms(99):.1f}", f"{r.events_per_commit:.1f}",
+             share(r.load.rate, bare.get(r.database)),
+             f"{r.server_cpu_ms_per_event:.2f}", f"{r.server_cpu / r.load.seconds:.2f}",
+             f"{r.load.generator_cores:.2f}"]
             for r in results.intake or []]
-    text = table(["database", "events", "events/s", "p50 ms", "p99 ms", "serve CPU ms/event",
-                  "serve cores busy", "generator cores busy"], rows)
+    text = table(["database", "events", "events/s", "p50 ms", "p99 ms", "events a commit",
+                  "of bare storage", "serve CPU ms/event", "serve cores busy", "generator cores busy"],
+                 rows)
     if results.batched_intake:
         text += ("\nBatched content mode (`application/cloudevents-batch+json`, 100 events an "
-                 "array, each deduplicated and answered on its own, one commit a batch):\n\n")
-        text += table(["database", "events", "events/s", "p50 ms a batch", "p99 ms a batch"],
+                 "array, each deduplicated and answered on its own; stored set-based, a few "
+                 "statements a batch whatever its size, concurrent batches sharing a commit):\n\n")
+        text += table(["database", "events", "events/s", "p50 ms a batch", "p99 ms a batch",
+                       "of bare storage", "serve CPU µs/event"],
                       [[b.database, str(b.events), num(b.rate), f"{b.load.latency_ms(50):.1f}",
-                        f"{b.load.latency_ms(99):.1f}"] for b in results.batched_intake])
+                        f"{b.load.latency_ms(99):.1f}", share(b.rate, bare.get(b.database)),
+                        f"{1e6 * b.server_cpu / b.events:.0f}"] for b in results.batched_intake])
     if results.bare_storage:
         text += "\nBare storage for comparison, a plain loop of one INSERT per transaction:\n\n"
         text += table(["database", "rows", "rows/s"], [[b.database, str(b.rows), num(b.rate)]
                                                        for b in results.bare_storage])
     return section("Intake", about, explain, text)
+
+
+def share(rate: float, of: float | None) -> str:
+    return f"{100 * rate / of:.0f} %" if of else "—"
 
 
 def provisioning_section(results: Results, explain: bool) -> str:

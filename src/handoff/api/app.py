@@ -145,7 +145,8 @@ def create_app(db: Database, roles: Roles = NO_ROLES, tokens: Mapping[str, str] 
              summary="Prometheus metrics: intake, queue, exceptions, reconciliation by class")
     def metrics() -> PlainTextResponse:
         with db.reading() as conn:
-            return PlainTextResponse(exposition(conn), media_type=CONTENT_TYPE)
+            text = exposition(conn) + intake.metrics()
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
     @app.get("/healthz", summary="Liveness, with the database and the queue depth")
     def healthz() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from starlette.concurrency import run_in_threadpool
 
+from handoff.api.metrics import metric
 from handoff.engine.batch import ParsedBatch
 from handoff.engine.clock import utcnow
 from handoff.engine.cloudevents import parse_json
@@ -71,6 +72,15 @@ class EventIntake:
         status = 200 if accepted.outcome is Outcome.DUPLICATE else 202
         return status, {"outcome": accepted.outcome.value, "subject": accepted.subject,
                         "correlation_id": accepted.correlation_id, "trace": f"/trace/{accepted.subject}"}
+
+    def metrics(self) -> str:
+        """This process's group commits, in Prometheus' text format."""
+        return "".join([
+            metric("handoff_intake_commits_total", "counter",
+                   "transactions intake committed in this process (group commit)",
+                   [({}, self.commits.groups)]),
+            metric("handoff_intake_committed_events_total", "counter",
+                   "events those transactions stored", [({}, self.commits.events)])])
 
     async def _batch(self, raw: bytes) -> dict[str, Any]:
         try:
