@@ -21,9 +21,11 @@ from benchmarks import (
     databases,
     intake,
     machine,
+    memory,
     provisioning,
     reconcile,
     report,
+    throttling,
     transports,
     tryton,
     twins,
@@ -31,7 +33,7 @@ from benchmarks import (
 from benchmarks.progress import say
 from benchmarks.sandbox import BenchmarkFailed, Twins, running_twins
 
-PHASES = ("twins", "intake", "provisioning", "baseline", "tryton", "reconcile")
+PHASES = ("twins", "intake", "provisioning", "baseline", "throttling", "memory", "tryton", "reconcile")
 DOCUMENT = Path("docs/BENCHMARKS.md")
 
 
@@ -50,16 +52,20 @@ class Sizes:
     baseline_deals: int
     tryton_deals: int   # deals provisioned and invoiced through the Tryton connector
     contracts: int      # contracts in the reconciliation snapshot
+    memory_events: int  # events through serve + one worker for memory and linearity
+    throttle_seconds: float  # a steady or settled span of the throttling runs
 
 
 FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000,
              transport_calls=2000, events=3000,
              bare_rows=2000, deals=2000, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
-             baseline_deals=500, tryton_deals=20, contracts=1_000_000)
+             baseline_deals=500, tryton_deals=20, contracts=1_000_000, memory_events=1_000_000,
+             throttle_seconds=4.0)
 QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, transport_calls=50,
               events=100, bare_rows=200,
               deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20,
-              tryton_deals=2, contracts=10_000)
+              tryton_deals=2, contracts=10_000, memory_events=2_000,
+              throttle_seconds=1.0)
 
 
 @dataclass
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_phases(phases: list[str], sizes: Sizes, postgres: bool, results: report.Results) -> None:
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as scratch, ExitStack() as stack:
-        twins_needed = set(phases) - {"intake", "tryton", "reconcile"}
+        twins_needed = set(phases) - {"intake", "throttling", "tryton", "reconcile"}
         sandbox = stack.enter_context(running_twins(Path(scratch) / "tls")) if twins_needed else None
         bench = Bench(sizes, Path(scratch), postgres, sandbox, results)
         for phase in phases:
@@ -165,6 +171,17 @@ def run_baseline(bench: Bench) -> None:
     bench.results.baseline = baseline.compare(bench.twins, bench.scratch, bench.sizes.baseline_deals)
 
 
+def run_throttling(bench: Bench) -> None:
+    bench.results.throttling = throttling.measure_throttling(bench.scratch / "throttling-tls",
+                                                             bench.sizes.throttle_seconds)
+
+
+def run_memory(bench: Bench) -> None:
+    assert bench.twins is not None
+    bench.results.memory = memory.measure_memory(bench.twins, bench.scratch / "memory",
+                                                 bench.sizes.memory_events)
+
+
 def run_tryton(bench: Bench) -> None:
     backends = ["sqlite", "postgresql"] if bench.postgres else ["sqlite"]
     bench.results.tryton = tryton.measure_tryton(backends, bench.sizes.tryton_deals)
@@ -176,7 +193,8 @@ def run_reconcile(bench: Bench) -> None:
 
 RUNNERS: dict[str, Callable[[Bench], None]] = {
     "twins": run_twins, "intake": run_intake, "provisioning": run_provisioning,
-    "baseline": run_baseline, "tryton": run_tryton, "reconcile": run_reconcile,
+    "baseline": run_baseline, "throttling": run_throttling, "memory": run_memory,
+    "tryton": run_tryton, "reconcile": run_reconcile,
 }
 
 

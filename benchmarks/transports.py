@@ -48,7 +48,7 @@ def compare_transports(ns: TwinProcess, calls: int) -> list[TransportRun]:
             path, content=body, headers=HEADERS).status_code,
         "urllib3.PoolManager": lambda path, body: pool.urlopen(
             "PUT", base + path, body=body, headers=HEADERS, redirect=False).status,
-        "KeepAliveClient (handoff, http.client)": lambda path, body: keepalive.request(
+        "KeepAliveClient (handoff, plain sockets)": lambda path, body: keepalive.request(
             "PUT", path, body=body, headers=HEADERS).status,
     }
     try:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from handoff.cli_amend import add_amend_command
 from handoff.cli_month_end import add_month_end_command
+from handoff.cli_prune import add_prune_command
 from handoff.cli_reconcile import add_reconcile_command
 from handoff.cli_tokens import add_token_command
 from handoff.config import Settings, load_settings
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--key", help="log: only this deal")
     add_amend_command(commands, _command)
     add_month_end_command(commands, _command)
+    add_prune_command(commands, _command)
     add_reconcile_command(commands, _command)
     add_token_command(commands, _command)
     return parser
@@ -175,6 +177,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from handoff.api import create_app
+    from handoff.engine.pruning import PruningSchedule
     from handoff.reconcile.schedule import ReconcileSchedule
 
     db = _open(settings)
@@ -183,6 +186,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if systems and settings.reconcile.cron:
         ReconcileSchedule(db, systems, settings.reconcile).start(stop)
         print(f"handoff serve: reconciling on \"{settings.reconcile.cron}\" (UTC)", file=sys.stderr)
+    if settings.retention.interval:
+        PruningSchedule(db, settings.retention).start(stop)
+        print(f"handoff serve: pruning every {settings.retention.every}", file=sys.stderr)
     try:
         uvicorn.run(create_app(db, settings.roles, systems=systems, reconcile=settings.reconcile),
                     host=args.host, port=args.port, log_level="warning")

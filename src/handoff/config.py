@@ -4,14 +4,15 @@ overrides for scalars, secrets only from the environment.
     HANDOFF_CONFIG            path of the TOML file (default: ./handoff.toml if present)
     HANDOFF_DATABASE_URL      overrides [database] url
     HANDOFF_<SECTION>_<KEY>   overrides a scalar in [worker], [retry], [poll], [reconcile],
-                              [logging] or [tracing], e.g. HANDOFF_WORKER_CONCURRENCY=16,
-                              HANDOFF_LOGGING_FORMAT=json, HANDOFF_TRACING_EXPORTER=otlp
+                              [retention], [logging] or [tracing], e.g. HANDOFF_WORKER_CONCURRENCY=16,
+                              HANDOFF_LOGGING_FORMAT=json, HANDOFF_RETENTION_INBOX_DAYS=7
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -30,7 +31,7 @@ from handoff.policy.roles import Roles
 from handoff.store.db import DEFAULT_URL
 
 SECTIONS = {"database", "worker", "retry", "poll", "policy", "systems", "roles", "reconcile", "logging",
-            "tracing"}
+            "tracing", "retention"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,46 @@ class ReconcileSettings:
             raise ConfigError(f"[reconcile] keep_snapshots: {self.keep_snapshots} must be 1 or more")
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long intake's records are kept: the inbox's events and the refused events, in days
+    (0: for ever); where pruned rows are archived first ("": nowhere, they are deleted); how
+    often `handoff serve` prunes ("30s", "15m", "1h", "1d"; "0": never, `handoff prune` only)."""
+
+    inbox_days: float = 30.0
+    rejections_days: float = 90.0
+    archive_dir: str = ""
+    every: str = "1h"
+
+    def __post_init__(self) -> None:
+        for name in ("inbox_days", "rejections_days"):
+            days = getattr(self, name)
+            if not math.isfinite(days) or days < 0:
+                raise ConfigError(f"[retention] {name}: {days} must be 0 (keep for ever) or more")
+        if self.archive_dir and Path(self.archive_dir).is_file():
+            raise ConfigError(f"[retention] archive_dir: {self.archive_dir!r} is a file, not a directory")
+        _every(self.every)
+
+    @property
+    def interval(self) -> timedelta | None:
+        """How often `handoff serve` prunes; None: it does not."""
+        return _every(self.every)
+
+
+def _every(text: str) -> timedelta | None:
+    if text.strip() in ("0", ""):
+        return None
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None or float(found[1]) == 0:
+        raise ConfigError(f"[retention] every: {text!r} is not a duration (a number and s, m, h "
+                          "or d, e.g. \"1h\"; \"0\": never)")
+    return timedelta(seconds=float(found[1]) * _UNIT_SECONDS[found[2]])
+
+
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
     """How log lines look: "text" (a line for people) or "json" (one object per line, with
@@ -121,6 +162,7 @@ class Settings:
     ownership: OwnershipPolicy = field(default_factory=OwnershipPolicy)
     roles: Roles = field(default_factory=Roles)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
     systems: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -147,6 +189,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         ownership=ownership_from(raw.get("policy", {}).get("ownership", {})),
         roles=_roles(raw.get("roles", {})),
         reconcile=_section(ReconcileSettings, raw.get("reconcile", {}), "reconcile", env),
+        retention=_section(RetentionSettings, raw.get("retention", {}), "retention", env),
         logging=_section(LoggingSettings, raw.get("logging", {}), "logging", env),
         tracing=_section(TracingSettings, raw.get("tracing", {}), "tracing", env),
         systems=raw.get("systems", {}),

@@ -37,6 +37,7 @@ def lineage(trace: dict[str, Any]) -> str:
         table(["received", "source", "id", "outcome", "deliveries"],
               [[e["received_at"][:23], e["source"], e["event_id"], e["outcome"], e["deliveries"]]
                for e in trace["events"]]),
+        *_pruned_line(trace.get("events_pruned")),
         "",
         "hops",
         table(["started", "step", "system", "attempt", "outcome", "ms", "target", "detail"],
@@ -54,6 +55,15 @@ def lineage(trace: dict[str, Any]) -> str:
         lines += ["", f"queued {q['key']}: due {q['due_at']}, attempts {q['attempts']}"
                   + (f", last error: {q['last_error']}" if q["last_error"] else "")]
     return "\n".join(lines)
+
+
+def _pruned_line(pruned: dict[str, Any] | None) -> list[str]:
+    """The events retention removed, as the lineage keeps them."""
+    if not pruned:
+        return []
+    where = f"archived in {pruned['archive']}" if pruned["archive"] else "not archived"
+    return [f"{pruned['events']} earlier event(s) pruned, received {pruned['first_received_at'][:19]} "
+            f"to {pruned['last_received_at'][:19]}; {where}"]
 
 
 def _plan_line(versions: list[dict[str, Any]]) -> list[str]:

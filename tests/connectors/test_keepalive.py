@@ -37,6 +37,24 @@ class Handler(BaseHTTPRequestHandler):
         elif behaviour == "drop-after":  # answer, then close without saying so
             self._answer(200, b"ok")
             self.close_connection = True
+        elif behaviour == "chunked":
+            self._head(200, {"Transfer-Encoding": "chunked"})
+            self.wfile.write(b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
+        elif behaviour == "continue":  # an informational answer first
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._answer(200, b"after 100")
+        elif behaviour == "split":  # the head arrives in pieces
+            self.wfile.write(b"HTTP/1.1 201 Created\r\nLocation: /x/1")
+            self.wfile.flush()
+            time.sleep(0.05)
+            self.wfile.write(b"\r\nContent-Length: 2\r\n\r\nok")
+        elif behaviour == "cookies":
+            self._answer(200, b"", {"Set-Cookie": "a=1", "set-cookie": "b=2"})
+        elif behaviour == "until-close":  # no length: the body ends with the connection
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
+            self.close_connection = True
+        elif behaviour == "many-headers":
+            self._head(200, {f"X-{n}": str(n) for n in range(101)} | {"Content-Length": "0"})
         else:
             self._answer(int(behaviour) if len(behaviour) == 3 and behaviour.isdigit() else 200,
                          self.path.encode())
@@ -44,6 +62,9 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
         self._head(status, {"Content-Length": str(len(body))} | (extra or {}))
         self.wfile.write(body)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._head(200, {"Content-Length": "1000"})  # a length, but no body after HEAD
 
     def _head(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -97,6 +118,48 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_not_used(
     client.request("GET", "drop-after", headers=HEADERS)
     time.sleep(0.05)  # the server's FIN arrives on the idle connection
     assert client.request("GET", "200", headers=HEADERS).status == 200
+
+
+def test_bodies_delimited_by_chunks_or_by_the_connection_closing_are_read_whole(
+        server: ThreadingHTTPServer) -> None:
+    client = client_of(server)
+    assert client.request("GET", "chunked", headers=HEADERS).data == b"hello world"
+    assert client.request("GET", "until-close", headers=HEADERS).data == b"all of it"
+    assert client.request("GET", "200", headers=HEADERS).status == 200  # on a new connection
+
+
+def test_an_informational_answer_is_skipped_and_a_head_split_over_packets_is_read(
+        server: ThreadingHTTPServer) -> None:
+    client = client_of(server)
+    assert client.request("GET", "continue", headers=HEADERS).data == b"after 100"
+    reply = client.request("GET", "split", headers=HEADERS)
+    assert (reply.status, reply.headers.get("LOCATION"), reply.data) == (201, "/x/1", b"ok")
+
+
+def test_a_head_request_reads_no_body_and_the_connection_stays_usable(
+        server: ThreadingHTTPServer) -> None:
+    client = client_of(server)
+    Handler.connections.clear()
+    assert client.request("HEAD", "x", headers=HEADERS).data == b""
+    assert client.request("GET", "200", headers=HEADERS).data == b"/base/200"
+    assert len(Handler.connections) == 1
+
+
+def test_repeated_headers_are_all_kept_and_the_first_is_the_value(
+        server: ThreadingHTTPServer) -> None:
+    headers = client_of(server).request("GET", "cookies", headers=HEADERS).headers
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"] and headers["set-cookie"] == "a=1"
+    assert headers.get_all("X-Absent") is None and headers.get("X-Absent", "-") == "-"
+
+
+def test_too_many_headers_or_a_header_with_a_line_break_is_a_transport_error(
+        server: ThreadingHTTPServer) -> None:
+    with pytest.raises(TransportError, match="more than 100 headers"):
+        client_of(server).request("GET", "many-headers", headers=HEADERS)
+    with pytest.raises(TransportError, match="line break"):
+        client_of(server).request("GET", "200", headers={"X-Bad": "a\r\nX-Injected: 1"})
+    with pytest.raises(TransportError, match="control characters"):
+        client_of(server).request("GET", "a b", headers=HEADERS)
 
 
 def test_a_cut_off_answer_is_a_retryable_transport_error(server: ThreadingHTTPServer) -> None:

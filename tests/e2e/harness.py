@@ -22,7 +22,9 @@ from tests.conftest import reset_twin
 
 SUBSIDIARIES = {"US01": "2", "UK01": "3", "DE01": "4"}
 ERP_FAULTS = {"throttle_rate": 0.10, "unavailable_rate": 0.10, "lose_response_rate": 0.05,
-              "retry_after_seconds": 1, "seed": 5}
+              "retry_after_seconds": 0, "seed": 5}
+# Random 429s come without Retry-After: a real one holds every call of the connector until it
+# passes (connectors/pacing_adaptive.py), which at one call in ten would be a test of waiting.
 
 
 def connect(sf: TwinProcess, ns: TwinProcess) -> tuple[SalesforceConnector, NetSuiteConnector]:

@@ -1,6 +1,7 @@
 """`/metrics` in Prometheus' text format: what the store holds (events, duplicates,
 refusals, the queue, open exceptions) and what the latest reconciliation found per class.
-Every figure is counted from the tables when scraped, so it never drifts from the facts."""
+Every figure is counted from the tables when scraped, so it never drifts from the facts; rows
+retention removed are counted in at what it counted of them, so the counters never go down."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from handoff.engine.exceptions import KINDS
 from handoff.flows.slas import freshness_samples, provisioning_samples, summarize
 from handoff.reconcile.classes import CLASSES
 from handoff.store import reconciliation
+from handoff.store.retention import PRUNED_DUPLICATES, PRUNED_EVENTS, PRUNED_REJECTIONS
 from handoff.store.sql import read_counters
 from handoff.store.tables import exceptions, hops, inbox_events, intake_rejections
 
@@ -24,10 +26,15 @@ Sample = tuple[dict[str, str], int | float]
 
 
 def exposition(conn: Connection) -> str:
-    inbox = inbox_events.c
-    outcomes = dict(conn.execute(sa.select(inbox.outcome, sa.func.count()).group_by(inbox.outcome)).all())
-    duplicates = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(inbox.deliveries - 1), 0))).scalar_one()
-    rejected = conn.execute(sa.select(sa.func.count()).select_from(intake_rejections)).scalar_one()
+    inbox, kept = inbox_events.c, read_counters(conn)
+    pruned = {name.removeprefix(PRUNED_EVENTS): n for name, n in kept.items()
+              if name.startswith(PRUNED_EVENTS)}
+    held = dict(conn.execute(sa.select(inbox.outcome, sa.func.count()).group_by(inbox.outcome)).all())
+    outcomes = {o: held.get(o, 0) + pruned.get(o, 0) for o in held.keys() | pruned.keys()}
+    duplicates = kept.get(PRUNED_DUPLICATES, 0) + conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(inbox.deliveries - 1), 0))).scalar_one()
+    rejected = kept.get(PRUNED_REJECTIONS, 0) + conn.execute(
+        sa.select(sa.func.count()).select_from(intake_rejections)).scalar_one()
     open_exceptions = dict(conn.execute(
         sa.select(exceptions.c.kind, sa.func.count()).where(exceptions.c.resolved_at.is_(None))
         .group_by(exceptions.c.kind)).all())
@@ -37,6 +44,9 @@ def exposition(conn: Connection) -> str:
         metric("handoff_duplicates_suppressed_total", "counter",
                "deliveries of an event already stored", [({}, duplicates)]),
         metric("handoff_events_rejected_total", "counter", "events refused at intake", [({}, rejected)]),
+        metric("handoff_pruned_rows_total", "counter", "rows retention removed, by table",
+               [({"table": "inbox_events"}, sum(pruned.values())),
+                ({"table": "intake_rejections"}, kept.get(PRUNED_REJECTIONS, 0))]),
         metric("handoff_queue_depth", "gauge", "business keys waiting to be reconciled",
                [({}, queue.depth(conn))]),
         metric("handoff_open_exceptions", "gauge", "deals parked or dead-lettered, not yet resolved",

@@ -1,6 +1,8 @@
 """A connector's own pacing: at most so many calls in a sliding window, shared by the worker
 threads that share the connector, so handoff stays inside a vendor's published budget instead
-of learning it from 429s."""
+of learning it from 429s. A fixed gate: the budget's pacing, which also learns from 429s
+(AIMD), is pacing_adaptive.AdaptiveLimiter; RateGate still paces HubSpot's search rate and
+Dynamics."""
 
 from __future__ import annotations
 

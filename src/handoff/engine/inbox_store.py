@@ -29,7 +29,7 @@ from handoff.engine.keys import billing_key, opportunity_key
 from handoff.engine.payloads import customer_data, opportunity_data
 from handoff.errors import IntakeError
 from handoff.store.db import Database
-from handoff.store.sql import one_of
+from handoff.store.sql import execute_many, one_of
 from handoff.store.tables import (
     customers,
     inbox_events,
@@ -174,8 +174,7 @@ class _Run:
                          "body": event.envelope(), "outcome": accepted.outcome.value,
                          "correlation_id": accepted.correlation_id, "received_at": self.now,
                          "deliveries": 1 + self.repeats[i]})
-        if rows:
-            conn.execute(RECORD, rows)
+        execute_many(conn, RECORD, rows)
 
     def finished(self) -> list[Result]:
         """Repeats within the set take the correlation id their first was given."""
@@ -208,7 +207,7 @@ def _count_repeats(conn: Connection, repeats: Counter[tuple[str, str]]) -> None:
     rows = [{"b_source": source, "b_id": event_id, "b_repeats": n}
             for (source, event_id), n in repeats.items() if n]
     if rows:
-        conn.execute(COUNT_REPEATS, rows)
+        execute_many(conn, COUNT_REPEATS, rows)
 
 
 def subject_of(change: Change) -> str:
@@ -292,10 +291,8 @@ def _apply_customers(conn: Connection, run: _Run, indexes: list[int]) -> None:
 
 def _write(conn: Connection, insert: sa.Insert, inserts: dict[str, dict[str, Any]],
            update: sa.Update, updates: dict[str, dict[str, Any]]) -> None:
-    if inserts:
-        conn.execute(insert, list(inserts.values()))
-    if updates:
-        conn.execute(update, list(updates.values()))
+    execute_many(conn, insert, list(inserts.values()))
+    execute_many(conn, update, list(updates.values()))
 
 
 def _apply_delivery(conn: Connection, run: _Run, change: MilestoneProgress | TimeEntry) -> Accepted:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handoff.store.sql import upsert
+from handoff.store.sql import execute_many, one_of, upsert
 from handoff.store.tables import reconcile_queue as q
 
 _KEY = sa.bindparam("b_key")
@@ -26,10 +26,8 @@ _OWNER = sa.bindparam("b_owner")
 COMPLETE = sa.delete(q).where(q.c.key == _KEY, q.c.generation == sa.bindparam("b_generation"),
                               q.c.lease_owner == _OWNER)
 RELEASE = sa.update(q).where(q.c.key == _KEY, q.c.lease_owner == _OWNER)
-RELEASE_CHANGED = sa.update(q).where(q.c.key.in_(sa.bindparam("b_keys", expanding=True)),
-                                     q.c.lease_owner == _OWNER)
-EXTEND = (sa.update(q).where(q.c.key.in_(sa.bindparam("b_keys", expanding=True)),
-                            q.c.lease_owner == _OWNER)
+RELEASE_CHANGED = sa.update(q).where(one_of(q.c.key, "b_keys"), q.c.lease_owner == _OWNER)
+EXTEND = (sa.update(q).where(one_of(q.c.key, "b_keys"), q.c.lease_owner == _OWNER)
           .values(lease_expires=sa.bindparam("b_until", type_=q.c.due_at.type)))
 DEPTH = sa.select(sa.func.count()).select_from(q)
 NEXT_DUE = sa.select(sa.func.min(q.c.due_at))
@@ -87,10 +85,11 @@ def complete(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
     released at once, so its newer state is reconciled too."""
     if not claims:
         return
-    done = conn.execute(COMPLETE, [{"b_key": c.key, "b_generation": c.generation,
-                                    "b_owner": owner} for c in claims])
-    if len(claims) == 1 and done.rowcount == 1:
-        return  # the common case; rowcount is exact for a single statement
+    done = execute_many(conn, COMPLETE, [{"b_key": c.key, "b_generation": c.generation,
+                                          "b_owner": owner} for c in claims])
+    if done.rowcount == len(claims) and (len(claims) == 1
+                                         or conn.dialect.supports_sane_multi_rowcount):
+        return  # the common case: every key done, none changed meanwhile
     conn.execute(RELEASE_CHANGED, {"b_keys": [c.key for c in claims], "b_owner": owner,
                                    "lease_owner": None, "lease_expires": None, "attempts": 0})
 
@@ -103,15 +102,15 @@ def extend(conn: Connection, keys: Sequence[str], owner: str, until: datetime) -
 
 def release(conn: Connection, claims: Sequence[Claim], owner: str) -> None:
     """Give claimed keys back untouched: due now for any worker."""
-    conn.execute(RELEASE, [{"b_key": c.key, "b_owner": owner, "lease_owner": None,
-                            "lease_expires": None} for c in claims])
+    execute_many(conn, RELEASE, [{"b_key": c.key, "b_owner": owner, "lease_owner": None,
+                                  "lease_expires": None} for c in claims])
 
 
 def retry_later_many(conn: Connection, retries: Sequence[tuple[Claim, datetime, str]],
                      owner: str) -> None:
     """Each key due again at its time, one attempt more, with the error that delayed it."""
     if retries:
-        conn.execute(RELEASE, [
+        execute_many(conn, RELEASE, [
             {"b_key": claim.key, "b_owner": owner, "due_at": due_at, "attempts": claim.attempts + 1,
              "lease_owner": None, "lease_expires": None, "last_error": error[:2000]}
             for claim, due_at, error in retries])

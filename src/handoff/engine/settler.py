@@ -82,8 +82,9 @@ class Settler:
             changes.apply(conn, now)
             queue.complete(conn, [c for s in settlements for c in s.finished], self.owner)
             retries = [r for s in settlements for r in s.retries]
-            queue.retry_later_many(conn, retries, self.owner)
-            bump(conn, "retries", len(retries))
+            if retries:
+                queue.retry_later_many(conn, retries, self.owner)
+                bump(conn, "retries", len(retries))
             for settlement in settlements:
                 for claim, kind, error in settlement.given_up:
                     open_exception(conn, claim.key, kind, error, claim.attempts + 1, now)

@@ -27,11 +27,12 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from queue import Empty, SimpleQueue
+from typing import Protocol, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -51,6 +52,7 @@ from handoff.store.provisioning import correlation_ids
 log = logging.getLogger("handoff.worker")
 Outcomes = dict[str, BaseException | None]
 CORRELATIONS_KEPT = 4096  # remembered correlation ids, beyond those of the keys held
+T = TypeVar("T")
 
 
 class Controller(Protocol):
@@ -117,22 +119,19 @@ class Worker:
     def run(self, stop: threading.Event | None = None, until_idle: bool = False) -> None:
         """Work until `stop` is set, or (until_idle) until the queue holds nothing at all."""
         stop = stop or threading.Event()
-        inflight: dict[Future[None], str | None] = {}  # task -> prefix of a batch task
         backlog: deque[Claim] = deque()  # claimed keys waiting for a thread
         with self._settler, self._renewing_leases(), \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.owner) as pool:
+            tasks = _Tasks(pool)
             while not stop.is_set():
                 self._run_due_schedules()
                 if len(backlog) < self.concurrency:
-                    busy = {prefix for prefix in inflight.values() if prefix}
                     wanted = 2 * self.concurrency - len(backlog)
-                    backlog.extend(self._prepared(self._claim(pool, inflight, busy, wanted)))
-                while backlog and len(inflight) < self.concurrency:
-                    inflight[pool.submit(self.process, backlog.popleft())] = None
-                if inflight:
-                    done, _ = wait(inflight, timeout=self.poll, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        del inflight[future]
+                    backlog.extend(self._prepared(self._claim(tasks, wanted)))
+                while backlog and len(tasks.inflight) < self.concurrency:
+                    tasks.submit(self.process, backlog.popleft())
+                if tasks.inflight:
+                    for future in tasks.finished(self.poll):
                         if future.exception():  # could not even record the outcome
                             log.error("settling failed; the lease will return the keys",
                                       exc_info=future.exception())
@@ -140,7 +139,7 @@ class Worker:
                     break
                 else:
                     stop.wait(self._idle_wait())
-            wait(inflight)
+            wait(tasks.inflight)
         self._release(backlog)
 
     def _run_due_schedules(self) -> None:
@@ -261,19 +260,20 @@ class Worker:
             controller.gave_up(claim.key, decision.action, error, attempt, changes)
         return decision, error
 
-    def _claim(self, pool: ThreadPoolExecutor, inflight: dict[Future[None], str | None],
-               busy: set[str], wanted: int) -> list[Claim]:
+    def _claim(self, tasks: _Tasks, wanted: int) -> list[Claim]:
         """One transaction: a batch for each idle batch controller (submitted at once: one
         thread serves many keys), and up to `wanted` single keys for the backlog."""
         singles: list[Claim] = []
         batches: list[tuple[str, list[Claim]]] = []
+        busy = tasks.busy()
         now = self.clock()
         with self.db.transaction() as conn:
             for prefix, controller in self.controllers.items():
                 size = getattr(controller, "batch_size", None)
                 if not size:
-                    singles += queue.claim(conn, self.owner, wanted - len(singles), now,
-                                           self.lease, prefix)
+                    if wanted > len(singles):  # a full backlog needs no query
+                        singles += queue.claim(conn, self.owner, wanted - len(singles), now,
+                                               self.lease, prefix)
                 elif prefix not in busy:
                     batch = queue.claim(conn, self.owner, size, now, self.lease, prefix)
                     if batch:
@@ -281,18 +281,22 @@ class Worker:
             self._remember_correlations(conn, [*singles, *(c for _, batch in batches for c in batch)])
         for prefix, batch in batches:
             self._hold(batch)
-            inflight[pool.submit(self.process_batch, batch)] = prefix
+            tasks.submit(self.process_batch, batch, prefix)
         self._hold(singles)
         return singles
 
     def _remember_correlations(self, conn: Connection, claims: Sequence[Claim]) -> None:
-        """The correlation id of each claimed key's deal, read in the claim's transaction."""
-        deals = sorted({deal for deal in map(deal_of, (claim.key for claim in claims)) if deal})
+        """The correlation id of each claimed key's deal, read in the claim's transaction
+        unless already known (a deal's never changes)."""
+        deals = {deal for deal in map(deal_of, (claim.key for claim in claims)) if deal}
         if len(self._correlations) + len(deals) > CORRELATIONS_KEPT:  # keep those of held keys
             with self._held_lock:
                 held = {deal_of(key) for key in self._held}
-            self._correlations = {d: c for d, c in self._correlations.items() if d in held}
-        self._correlations.update(correlation_ids(conn, deals))
+            self._correlations = {d: c for d, c in self._correlations.items()
+                                  if d in held or d in deals}
+        unknown = sorted(deals.difference(self._correlations))
+        if unknown:
+            self._correlations.update(correlation_ids(conn, unknown))
 
     def _prepared(self, claims: list[Claim]) -> list[Claim]:
         """Let controllers that can read many keys at once do so (one query, not one each)."""
@@ -322,8 +326,42 @@ class Worker:
         return max(self.poll, min(0.5, (due - self.clock()).total_seconds()))
 
 
+class _Tasks:
+    """What the pool is working on (a batch task with its controller's prefix), and what it
+    finished: each task puts itself on one queue when done, so a wake-up costs one get, not
+    a waiter installed on every task in flight."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+        self.inflight: dict[Future[None], str | None] = {}
+        self._finished: SimpleQueue[Future[None]] = SimpleQueue()
+
+    def submit(self, work: Callable[[T], None], item: T, prefix: str | None = None) -> None:
+        future = self.pool.submit(work, item)
+        self.inflight[future] = prefix
+        future.add_done_callback(self._finished.put)
+
+    def busy(self) -> set[str]:
+        """Prefixes of the batch controllers with a batch in flight."""
+        return {prefix for prefix in self.inflight.values() if prefix}
+
+    def finished(self, timeout: float) -> list[Future[None]]:
+        """Tasks done since last asked, waiting up to `timeout` for the first."""
+        try:
+            done = [self._finished.get(timeout=timeout)]
+        except Empty:
+            return []
+        while not self._finished.empty():
+            done.append(self._finished.get())
+        for future in done:
+            del self.inflight[future]
+        return done
+
+
 def _log_outcome(claim: Claim, decision: Decision | None, error: BaseException | None) -> None:
     """One line per key worked (shown with -v); a key given up on is logged by _decide."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     attempt = claim.attempts + 1
     if decision is None:
         log.info("%s reconciled (attempt %d)", claim.key, attempt,

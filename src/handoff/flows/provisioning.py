@@ -161,25 +161,26 @@ class ProvisioningController:
 
     def _apply(self, step: ErpStep, snap: Snapshot, state: ProvisioningState, attempt: int,
                changes: Changes) -> ProvisioningState:
-        started = self.clock()
+        started, system = self.clock(), self.erp.system
         name = "upsert_customer" if isinstance(step, UpsertCustomer) else "upsert_project"
-        hop = Hop(snap.opportunity.id, snap.correlation_id, name, self.erp.system, "ok", attempt,
-                  started, started)
         try:
-            with span(name, {"handoff.system": self.erp.system, "handoff.attempt": attempt}) as step_span:
+            with span(name, {"handoff.system": system, "handoff.attempt": attempt}) as step_span:
                 fields = self._call(step, state)
                 target = str(fields.get("project_target_id") or fields.get("customer_target_id"))
                 step_span.set_attribute("handoff.target_id", target)
         except HandoffError as exc:
-            changes.hops.append(dataclasses.replace(hop, outcome=type(exc).__name__,
-                                                    finished_at=self.clock(), detail=str(exc)))
-            log.info("%s in %s failed: %s", name, self.erp.system, exc,
-                     extra={"step": name, "system": self.erp.system, "error": type(exc).__name__})
+            changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, name, system,
+                                    type(exc).__name__, attempt, started, self.clock(),
+                                    detail=str(exc)))
+            if log.isEnabledFor(logging.INFO):
+                log.info("%s in %s failed: %s", name, system, exc,
+                         extra={"step": name, "system": system, "error": type(exc).__name__})
             raise
-        log.info("%s in %s: %s", name, self.erp.system, target,
-                 extra={"step": name, "system": self.erp.system, "target_id": target})
-        changes.hops.append(dataclasses.replace(hop, finished_at=self.clock(), target_id=target,
-                                                detail=step.describe()))
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s in %s: %s", name, system, target,
+                     extra={"step": name, "system": system, "target_id": target})
+        changes.hops.append(Hop(snap.opportunity.id, snap.correlation_id, name, system, "ok",
+                                attempt, started, self.clock(), target, step.describe()))
         changes.set_state(snap.opportunity.id, **fields)
         return dataclasses.replace(state, **fields)
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from handoff.engine.keys import billing_key, crm_key, opportunity_key
 from handoff.store.db import Database
+from handoff.store.retention import pruned_of
 from handoff.store.tables import (
     amendments,
     customers,
@@ -79,6 +80,7 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
             inbox_events.c.received_at, inbox_events.c.source, inbox_events.c.event_id,
             inbox_events.c.type, inbox_events.c.outcome, inbox_events.c.deliveries)
             .where(inbox_events.c.subject == opportunity_id).order_by(inbox_events.c.seq)),
+        "events_pruned": _pruned(conn, opportunity_id),
         "hops": [_hop(h) for h in _rows(conn, sa.select(hops).where(
             hops.c.opportunity_id == opportunity_id).order_by(hops.c.id))],
         "exceptions": _rows(conn, sa.select(exceptions)
@@ -88,6 +90,12 @@ def _lineage(conn: Connection, opportunity_id: str) -> dict[str, Any]:
             reconcile_queue.c.key, reconcile_queue.c.due_at, reconcile_queue.c.attempts,
             reconcile_queue.c.last_error).where(reconcile_queue.c.key.in_(keys))),
     }
+
+
+def _pruned(conn: Connection, opportunity_id: str) -> dict[str, Any] | None:
+    """The deal's events retention removed: how many, received when, archived where."""
+    pruned = pruned_of(conn, opportunity_id)
+    return None if pruned is None else {k: _iso(v) for k, v in pruned.items()}
 
 
 def _targets(state: sa.Row | None) -> dict[str, Any]:

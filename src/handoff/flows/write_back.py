@@ -26,6 +26,7 @@ from handoff.observability import lifecycle, span
 from handoff.observability.context import batch_of
 from handoff.store.db import Database
 from handoff.store.provisioning import Hop
+from handoff.store.sql import one_of
 from handoff.store.tables import opportunities, provisioning
 
 log = logging.getLogger("handoff.write_back")
@@ -35,7 +36,7 @@ DESIRED = (
               provisioning.c.billing_written_back, provisioning.c.billing_note,
               opportunities.c.correlation_id)
     .join(opportunities, opportunities.c.id == provisioning.c.opportunity_id)
-    .where(provisioning.c.opportunity_id.in_(sa.bindparam("b_ids", expanding=True)))
+    .where(one_of(provisioning.c.opportunity_id, "b_ids"))
 )
 
 
@@ -54,11 +55,11 @@ class WriteBackController:
         with self.db.reading() as conn:
             desired = list(conn.execute(DESIRED, {"b_ids": list(ids)}))
             billing = billing_summaries(conn, desired, self.clock().date())
-        rows = [r for r in desired if _fingerprint(r) != r.written_back
-                or billing_fingerprint(billing.get(r.opportunity_id)) != r.billing_written_back]
+        stale = _stale(desired, billing)
         outcomes: dict[str, BaseException | None] = {claim.key: None for claim in claims}
-        if not rows:
+        if not stale:
             return outcomes
+        rows = [r for r, _, _ in stale]
         started = self.clock()
         try:
             with batch_of([(r.correlation_id, r.opportunity_id) for r in rows]), \
@@ -67,21 +68,23 @@ class WriteBackController:
                     [_update(r, billing.get(r.opportunity_id)) for r in rows]))
         except HandoffError as exc:  # the whole call failed: each deal's lineage says so
             results = [exc] * len(rows)
-        for row, error in zip(rows, results, strict=True):
+        for (row, status, billed), error in zip(stale, results, strict=True):
             claim = ids[row.opportunity_id]
-            with lifecycle(row.correlation_id, row.opportunity_id):
-                log.info("write_back to %s: %s", self.crm.system,
-                         "ok" if error is None else f"{type(error).__name__}: {error}",
-                         extra={"step": "write_back", "system": self.crm.system,
-                                "outcome": "ok" if error is None else type(error).__name__})
+            if log.isEnabledFor(logging.INFO):
+                self._log(row, error)
             changes.hops.append(self._hop(row, claim, error, started,
                                           billing.get(row.opportunity_id)))
             if error is None:
-                changes.set_state(row.opportunity_id, written_back=_fingerprint(row),
-                                  billing_written_back=billing_fingerprint(
-                                      billing.get(row.opportunity_id)))
+                changes.set_state(row.opportunity_id, written_back=status, billing_written_back=billed)
             outcomes[claim.key] = error
         return outcomes
+
+    def _log(self, row: sa.Row, error: BaseException | None) -> None:
+        with lifecycle(row.correlation_id, row.opportunity_id):
+            log.info("write_back to %s: %s", self.crm.system,
+                     "ok" if error is None else f"{type(error).__name__}: {error}",
+                     extra={"step": "write_back", "system": self.crm.system,
+                            "outcome": "ok" if error is None else type(error).__name__})
 
     def gave_up(self, key: str, action: Action, error: BaseException, attempt: int,
                 changes: Changes) -> None:
@@ -95,6 +98,17 @@ class WriteBackController:
             f"; {billing.describe()}" if billing else "")
         return Hop(row.opportunity_id, row.correlation_id, "write_back", self.crm.system, outcome,
                    claim.attempts + 1, started, self.clock(), row.project_target_id, detail)
+
+
+def _stale(desired: list[sa.Row], billing: dict[str, BillingSummary],
+           ) -> list[tuple[sa.Row, str, str | None]]:
+    """The deals whose CRM view is out of date, with the fingerprints of what it should show."""
+    found = []
+    for row in desired:
+        status, billed = _fingerprint(row), billing_fingerprint(billing.get(row.opportunity_id))
+        if status != row.written_back or billed != row.billing_written_back:
+            found.append((row, status, billed))
+    return found
 
 
 def _update(row: sa.Row, billing: BillingSummary | None) -> CrmStatusUpdate:

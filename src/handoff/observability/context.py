@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
@@ -38,15 +38,24 @@ def current_correlation_id() -> str | None:
     return life.correlation_id if life else None
 
 
-@contextmanager
-def lifecycle(correlation_id: str | None, opportunity_id: str | None = None) -> Iterator[Lifecycle]:
-    """Work on one deal until the block ends; the previous lifecycle (if any) comes back."""
-    life = Lifecycle(correlation_id or None, opportunity_id or None)
-    token = _current.set(life)
-    try:
-        yield life
-    finally:
-        _current.reset(token)
+class lifecycle:  # noqa: N801 - used like a function: `with lifecycle(correlation_id, deal):`
+    """Work on one deal until the block ends; the previous lifecycle (if any) comes back.
+    A class, not a generator: the worker enters one per key and per outcome."""
+
+    __slots__ = ("_life", "_token")
+
+    def __init__(self, correlation_id: str | None, opportunity_id: str | None = None) -> None:
+        self._life = Lifecycle(correlation_id or None, opportunity_id or None)
+        self._token: Token[Lifecycle | None] | None = None
+
+    def __enter__(self) -> Lifecycle:
+        self._token = _current.set(self._life)
+        return self._life
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            token, self._token = self._token, None
+            _current.reset(token)
 
 
 @contextmanager

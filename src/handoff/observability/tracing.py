@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from handoff.observability.context import Lifecycle, current
@@ -111,18 +111,38 @@ def lifecycle_attributes(life: Lifecycle | None) -> dict[str, str]:
     return {f"handoff.{k}": v for k, v in life.fields().items()} if life else {}
 
 
-@contextmanager
+class _NoSpanBlock:
+    """The block `span()` opens while tracing is off: nothing to start, nothing to end."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NoSpan:
+        return NO_SPAN
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+NO_SPAN_BLOCK = _NoSpanBlock()
+
+
 def span(name: str, attributes: Mapping[str, AttributeValue] | None = None, *,
          kind: str = "internal", links: Sequence[str] = (),
-         start_time: int | None = None) -> Iterator[Any]:
+         start_time: int | None = None) -> AbstractContextManager[Any]:
     """A span for one step, current while the block runs; an exception leaving the block is
     recorded on it. Within a lifecycle it belongs to the lifecycle's trace (a new root span
     when the current span is another trace's). `kind`: internal, client, server, producer or
-    consumer; `links`: correlation ids of other deals' traces this span serves too."""
+    consumer; `links`: correlation ids of other deals' traces this span serves too. While
+    tracing is off it is one shared do-nothing block: no generator, no context switch."""
     tracer = _tracer
     if tracer is None:
-        yield NO_SPAN
-        return
+        return NO_SPAN_BLOCK
+    return _span(tracer, name, attributes, kind, links, start_time)
+
+
+@contextmanager
+def _span(tracer: Any, name: str, attributes: Mapping[str, AttributeValue] | None, kind: str,
+          links: Sequence[str], start_time: int | None) -> Iterator[Any]:
     from opentelemetry import context as otel_context
     from opentelemetry import trace as otel_trace
 

@@ -21,7 +21,7 @@ from handoff.domain import (
 )
 from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms, parse_terms
 from handoff.engine.payloads import parse_customer, parse_opportunity
-from handoff.store.sql import upsert
+from handoff.store.sql import execute_many, one_of, upsert
 from handoff.store.tables import (
     customers,
     hops,
@@ -89,7 +89,7 @@ _SNAPSHOT = (
     .outerjoin(provisioning, _prov.opportunity_id == _opp.id)
 )
 SNAPSHOT = _SNAPSHOT.where(_opp.id == sa.bindparam("b_id"))
-SNAPSHOTS = _SNAPSHOT.where(_opp.id.in_(sa.bindparam("b_ids", expanding=True)))
+SNAPSHOTS = _SNAPSHOT.where(one_of(_opp.id, "b_ids"))
 RECORD_HOP = sa.insert(hops)
 
 
@@ -98,7 +98,7 @@ def load_snapshot(conn: Connection, opportunity_id: str) -> Snapshot | None:
 
 
 CORRELATIONS = (sa.select(opportunities.c.id, opportunities.c.correlation_id)
-                .where(opportunities.c.id.in_(sa.bindparam("b_ids", expanding=True))))
+                .where(one_of(opportunities.c.id, "b_ids")))
 
 
 def correlation_ids(conn: Connection, opportunity_ids: list[str]) -> dict[str, str]:
@@ -179,7 +179,7 @@ def save_states(conn: Connection, states: Mapping[str, Mapping[str, object]],
 
 def record_hops(conn: Connection, batch: list[Hop]) -> None:
     if batch:
-        conn.execute(RECORD_HOP, [_hop_row(hop) for hop in batch])
+        execute_many(conn, RECORD_HOP, [_hop_row(hop) for hop in batch])
 
 
 def _hop_row(hop: Hop) -> dict[str, object]:

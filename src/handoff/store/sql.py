@@ -1,11 +1,12 @@
 """Statements built once and executed with parameters: SQLAlchemy then reuses the compiled
 SQL, which is most of the cost of a small statement. Also the few whose spelling differs
-between SQLite and PostgreSQL."""
+between SQLite and PostgreSQL, and `execute_many`: the worker's writes of many rows at once."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from handoff.store.tables import counters
+from handoff.store.types import UtcDateTime
 
 SetClause = Callable[[sa.Table, Any], Mapping[str, Any]]
 
@@ -41,7 +43,70 @@ def upsert(conn: Connection, table: sa.Table, rows: Mapping[str, Any] | Sequence
     if update is None:
         update = tuple(sorted(c for c in batch[0] if c not in keys))
     stmt = upsert_statement(conn.dialect.name, table, keys, update, set_clause)
-    conn.execute(stmt, [dict(row) for row in batch] if len(batch) > 1 else dict(batch[0]))
+    execute_many(conn, stmt, batch)
+
+
+def execute_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """`stmt` (built once, not per call) for each row (all with the same keys); returns the
+    result (its rowcount counts every row's). On SQLite the rows go to the driver's
+    executemany as tuples, each value through its column type's own bind processor, the SQL
+    compiled once per statement and set of keys: SQLAlchemy's per-row parameter handling,
+    most of the cost of a small write, is skipped. On PostgreSQL SQLAlchemy executes it as
+    usual (an INSERT then goes as multi-row VALUES batches, faster there than the driver's
+    executemany)."""
+    if not rows:
+        return None
+    driver = (_driver_form(conn.dialect, stmt, tuple(rows[0]))
+              if conn.dialect.name == "sqlite" else None)
+    if driver is None:
+        return conn.execute(stmt, [dict(row) for row in rows] if len(rows) > 1 else dict(rows[0]))
+    sql, converters = driver
+    try:
+        params = [tuple([row[name] if convert is None else convert(row[name])
+                         for name, convert in converters]) for row in rows]
+    except Exception as exc:  # a value its type refuses: the error SQLAlchemy raises for it
+        raise sa.exc.StatementError(str(exc), sql, None, exc) from exc
+    return conn.exec_driver_sql(sql, params)
+
+
+Converter = Callable[[Any], Any]
+
+
+@functools.lru_cache(maxsize=512)
+def _driver_form(dialect: Any, stmt: Any, keys: tuple[str, ...],
+                 ) -> tuple[str, tuple[tuple[str, Converter | None], ...]] | None:
+    """The positional SQL of `stmt` for rows with these keys, and for each `?` the row key it
+    takes and that parameter's bind processor; None when the statement needs more than its
+    rows give (Python-side column defaults, expanding IN lists, a key it has no slot for)."""
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    binds = compiled.binds
+    if (not compiled.positional or compiled.insert_prefetch or compiled.update_prefetch
+            or any(bind.expanding for bind in binds.values())):
+        return None
+    names = tuple(compiled.positiontup or ())
+    if set(names) != set(keys):  # SQLAlchemy itself then says what does not fit
+        return None
+    return compiled.string, tuple((name, _converter(binds[name].type, dialect)) for name in names)
+
+
+def _converter(type_: Any, dialect: Any) -> Converter | None:
+    """What SQLAlchemy would do to a value of this type before it goes to the driver; for a
+    UTC time on SQLite the same text in one step instead of three calls (a deal writes
+    about twenty)."""
+    if isinstance(type_, UtcDateTime) and dialect.name == "sqlite":
+        return sqlite_utc_text
+    processor: Converter | None = type_.dialect_impl(dialect).bind_processor(dialect)
+    return processor
+
+
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """A UtcDateTime as SQLite stores it: UTC, naive, `YYYY-MM-DD HH:MM:SS.ffffff` (what the
+    type's process_bind_param and SQLite's DATETIME processor give together)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: handoff stores UTC-aware times only")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
 
 
 def _add_to_counter(table: sa.Table, excluded: Any) -> Mapping[str, Any]:

@@ -39,6 +39,19 @@ intake_rejections = sa.Table(
     sa.Column("excerpt", sa.Text),
 )
 
+# What the lineage keeps of the inbox events retention removed (store/retention.py): per
+# subject, how many, when the first and the last were received, and the archive that holds them.
+inbox_pruned = sa.Table(
+    "inbox_pruned", metadata,
+    sa.Column("subject", sa.String(255), primary_key=True),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("deliveries", sa.BigInteger, nullable=False),
+    sa.Column("first_received_at", UtcDateTime, nullable=False),
+    sa.Column("last_received_at", UtcDateTime, nullable=False),
+    sa.Column("archive", sa.Text),  # the last archive file written with events of the subject
+    sa.Column("pruned_at", UtcDateTime, nullable=False),
+)
+
 counters = sa.Table(
     "counters", metadata,
     sa.Column("name", sa.String(64), primary_key=True),

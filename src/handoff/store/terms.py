@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from handoff.domain.terms import Amendment, AmendmentStatus, DealTerms, parse_terms, terms_data
 from handoff.store.audit import AuditEntry
-from handoff.store.sql import upsert
+from handoff.store.sql import execute_many, upsert
 from handoff.store.tables import amendments, plan_versions
 
 
@@ -65,11 +65,13 @@ def pending_amendments(conn: Connection) -> list[Amendment]:
     return [amendment_of(row) for row in conn.execute(PENDING)]
 
 
+INSERT_PLAN_VERSION = sa.insert(plan_versions)
+
+
 def save_plan_versions(conn: Connection, plans: Iterable[PlanVersion], now: datetime) -> None:
     rows = [{"opportunity_id": p.opportunity_id, "version": p.version, "terms": terms_data(p.terms),
              "amendment_id": p.amendment_id, "created_at": now} for p in plans]
-    if rows:
-        conn.execute(sa.insert(plan_versions), rows)
+    execute_many(conn, INSERT_PLAN_VERSION, rows)
 
 
 def save_amendments(conn: Connection, items: Iterable[Amendment]) -> None:

@@ -65,7 +65,17 @@ def documents(t: dict[str, Any]) -> str:
 def events(t: dict[str, Any]) -> str:
     rows = [[when(v["received_at"]), e(v["type"]), e(v["source"]), e(v["outcome"]),
              num(v["deliveries"])] for v in t["events"]]
-    return table("Events received", ["received", "type", "source", "outcome", "deliveries"], rows, "")
+    return table("Events received", ["received", "type", "source", "outcome", "deliveries"], rows,
+                 "") + pruned_events(t.get("events_pruned"))
+
+
+def pruned_events(pruned: dict[str, Any] | None) -> str:
+    """What retention removed of the deal's events: the lineage keeps that it happened."""
+    if not pruned:
+        return ""
+    where = f"archived in {e(pruned['archive'])}" if pruned.get("archive") else "not archived"
+    return (f"<p class=\"pruned\">{int(pruned['events']):,} earlier event(s) pruned by retention, received "
+            f"{when(pruned['first_received_at'])} to {when(pruned['last_received_at'])}; {where}.</p>")
 
 
 def queued(t: dict[str, Any]) -> str:

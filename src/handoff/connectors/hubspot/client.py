@@ -4,9 +4,10 @@ One `HubSpotConnector` is meant to be shared by every worker thread: the SDK's A
 are made once (each owns a urllib3 pool, which is thread-safe) and the only state the
 connector changes — its pacing windows and the won stages, read once — is kept under locks.
 
-Every call passes a pacing gate first, so handoff stays under the account's burst limit by
-itself (and search under its own rate); a 429 that still comes back is a ThrottledError with
-the wait HubSpot asked for.
+Every call passes the connector's adaptive limiter first (pacing_adaptive.py), so handoff stays
+under the account's burst limit by itself (and search under its own rate gate); a 429 that
+still comes back is a ThrottledError with the wait HubSpot asked for, and slows the limiter
+down until successes win the budget back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 import urllib3
 from hubspot import HubSpot
 
+from handoff.connectors.budget import BudgetOverride
 from handoff.connectors.hubspot.errors import API_EXCEPTIONS, ObjectNotFound, batch_errors, translate
 from handoff.connectors.hubspot.mapping import (
     DEAL_TO_PRIMARY_COMPANY,
@@ -38,6 +40,7 @@ from handoff.connectors.hubspot.mapping import (
 )
 from handoff.connectors.hubspot.settings import HubSpotSettings
 from handoff.connectors.pacing import RateGate
+from handoff.connectors.pacing_adaptive import AdaptiveLimiter
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.errors import DataError, HandoffError, PermanentError
 
@@ -75,7 +78,8 @@ class HubSpotConnector:
         self._apis = (self._deals, self._deal_batch, self._deal_search, self._companies,
                       self._company_search, self._association_batch, self._associations,
                       self._pipelines)
-        self._gate = RateGate(settings.requests_per_window, settings.window_seconds)
+        self.budget = configured_budget(settings)
+        self._limiter = AdaptiveLimiter(self.budget)
         self._search_gate = RateGate.per_second(settings.search_requests_per_second)
         self._won = frozenset(settings.won_stages) if settings.won_stages is not None else None
         self._won_lock = threading.Lock()
@@ -336,11 +340,18 @@ class HubSpotConnector:
         """Run one SDK call after its pacing gates; every vendor error leaves here translated."""
         if search:
             self._search_gate.wait()
-        self._gate.wait()
-        try:
-            return operation()
-        except _TRANSPORT_ERRORS as exc:
-            raise translate(exc) from exc
+        with self._limiter.slot():
+            try:
+                return operation()
+            except _TRANSPORT_ERRORS as exc:
+                raise translate(exc) from exc
+
+
+def configured_budget(settings: HubSpotSettings) -> RateBudget:
+    """HubSpot's published budget, under the older pacing keys where set, under
+    `[systems.hubspot.budget]` where set."""
+    older = BudgetOverride(requests=settings.requests_per_window, window_seconds=settings.window_seconds)
+    return settings.budget.applied_to(older.applied_to(HubSpotConnector.budget, "hubspot"), "hubspot")
 
 
 def _record(obj: Any) -> dict[str, Any]:

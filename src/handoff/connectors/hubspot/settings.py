@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.connectors.fieldmap import NO_MAPPING, FieldMap
 from handoff.errors import ConfigError
 
@@ -67,9 +68,10 @@ DEFAULT_PROPERTIES = PropertyNames()
 class HubSpotSettings:
     """`base_url` is HubSpot's API host, or a sandbox twin's. `won_stages` lists the deal stage
     ids that count as won; None reads them once from the deal pipelines (closed stages with
-    probability 1). The pacing settings keep handoff under HubSpot's limits on its own: a
-    private app shares 190 requests per 10 s (Professional/Enterprise) with every other
-    integration of the account, and search has a lower rate of its own."""
+    probability 1). The pacing keeps handoff under HubSpot's limits on its own: a private app
+    shares 190 requests per 10 s (Professional/Enterprise) with every other integration of the
+    account — the budget, `[systems.hubspot.budget]` to change it, learnt down from 429s — and
+    search has a lower rate of its own."""
 
     access_token: str = field(repr=False)
     base_url: str = HUBSPOT_API
@@ -79,12 +81,13 @@ class HubSpotSettings:
     won_stages: tuple[str, ...] | None = None
     page_size: int = 100             # objects per list or search page
     batch_size: int = 100            # inputs per batch call
-    requests_per_window: int = 150   # pacing: at most this many calls per window...
-    window_seconds: float = 10.0     # ...leaving room under 190/10 s for other integrations
+    requests_per_window: int | None = None  # older spelling of budget.requests …
+    window_seconds: float | None = None     # … and budget.window_seconds; the budget wins
     search_requests_per_second: float = 3.0  # under search's own rate (4/s in an old changelog)
     search_result_cap: int = 10_000  # a search query pages this deep at most
     max_connections: int = 16        # one per worker thread sharing the connector
     field_map: FieldMap = NO_MAPPING  # [systems.hubspot.mapping.*]: connectors/fieldmap.py
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.hubspot.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token.strip():
@@ -100,8 +103,10 @@ class HubSpotSettings:
             raise ConfigError("hubspot: page_size must be between 1 and 100")
         if not 1 <= self.batch_size <= 100:
             raise ConfigError("hubspot: batch_size must be between 1 and 100")
-        if self.requests_per_window < 1 or self.window_seconds <= 0:
+        if any(value is not None and value <= 0 for value in (self.requests_per_window,
+                                                              self.window_seconds)):
             raise ConfigError("hubspot: requests_per_window and window_seconds must be positive")
+        object.__setattr__(self, "budget", budget_override("hubspot", self.budget))
         if self.search_requests_per_second <= 0:
             raise ConfigError("hubspot: search_requests_per_second must be positive")
         if self.search_result_cap < self.page_size:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.domain import BillingMethod, ProjectStatus
 from handoff.errors import ConfigError
 
@@ -47,6 +48,7 @@ class NetSuiteSettings:
     timeout: float = 30.0
     max_connections: int = 16  # one per worker thread sharing the connector
     page_size: int = 1000  # NetSuite's maximum list page
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.netsuite.budget]: budget.py
 
     def __post_init__(self) -> None:
         # urllib3 would take a URL without a scheme as http:// and send the token in clear.
@@ -56,6 +58,7 @@ class NetSuiteSettings:
         if not (isinstance(self.service_item_id, str) and self.service_item_id.isdigit()):
             raise ConfigError(f"netsuite: service_item_id must be the internal id of an item, "
                               f"in digits, not {self.service_item_id!r}")
+        object.__setattr__(self, "budget", budget_override("netsuite", self.budget))
 
     @classmethod
     def from_account(cls, account_id: str, token: str, **options: Any) -> NetSuiteSettings:

@@ -10,7 +10,9 @@ bodies.
     query     POST /services/rest/query/v1/suiteql: SELECT col, … FROM customer|job|transaction
               [WHERE …] ORDER BY id (twin_suiteql.py)
     twin-only GET /_twin/records/<type>, GET /_twin/summary, and sandbox.py's controls;
-              PUT /_twin/settings {"omit_location_on_put": true} (POST /_twin/reset undoes it)
+              GET|PUT /_twin/settings: omit_location_on_put, max_concurrency,
+              concurrency_status, hold_ms (twin_settings.py; POST /_twin/reset undoes them);
+              GET /_twin/concurrency: requests in flight, their peak, refusals
 
 Auth: `Authorization: Bearer sandbox-token` (`create_app(token=…)` to change it).
 Write bodies take references as `{"id": …}` or `{"externalId": …}` (⚠ NetSuite documents the
@@ -23,6 +25,7 @@ reference data: twin_schema.py.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -39,6 +42,12 @@ from handoff.connectors.netsuite.twin_schema import (
     WRITABLE_TYPES,
     RecordType,
     TwinFault,
+)
+from handoff.connectors.netsuite.twin_settings import (
+    CONCURRENCY_REFUSAL,
+    ConcurrencyGate,
+    TwinSettings,
+    settings_changed,
 )
 from handoff.connectors.netsuite.twin_store import Record, RecordStore
 from handoff.connectors.sandbox import TwinControl, build_twin
@@ -65,18 +74,21 @@ class NetSuiteTwin:
     def __init__(self, token: str) -> None:
         self.token = token
         self.store = RecordStore()
-        self.omit_location_on_put = False
+        self.settings = TwinSettings()
+        self.gate = ConcurrencyGate()
 
     def reset(self) -> None:
         self.store.reset()
-        self.omit_location_on_put = False
+        self.settings = TwinSettings()
+        self.gate = ConcurrencyGate()
 
     def routes(self) -> list[Route]:
         routes = [
             Route(SUITEQL_PATH, self._endpoint(self.suiteql), methods=["POST"]),
             Route("/_twin/summary", self.twin_summary),
             Route("/_twin/records/{record_type}", self.twin_records),
-            Route("/_twin/settings", self.twin_settings, methods=["PUT"]),
+            Route("/_twin/settings", self.twin_settings, methods=["GET", "PUT"]),
+            Route("/_twin/concurrency", self.twin_concurrency),
         ]
         for name in RECORD_TYPES:
             collection, instance = f"{RECORD}/{name}", f"{RECORD}/{name}/{{key}}"
@@ -96,7 +108,8 @@ class NetSuiteTwin:
         async def endpoint(request: Request) -> Response:
             try:
                 self._authorize(request)
-                return await handler(request, *args)
+                async with self.gate.held(self.settings):
+                    return await handler(request, *args)
             except TwinFault as fault:
                 return error_response(fault)
         return endpoint
@@ -135,7 +148,8 @@ class NetSuiteTwin:
             raise TwinFault(400, "INVALID_PARAMETER", "Upsert needs an external ID in the URL "
                             "(…/eid:<externalId>).")
         internal_id = self.store.upsert(type_name, key[4:], await _body(request))
-        return _written(request, type_name, internal_id, location=not self.omit_location_on_put)
+        return _written(request, type_name, internal_id,
+                        location=not self.settings.omit_location_on_put)
 
     async def delete_record(self, request: Request, type_name: str) -> Response:
         self.store.delete(type_name, request.path_params["key"])
@@ -160,17 +174,16 @@ class NetSuiteTwin:
                         media_type="application/json")
 
     async def twin_settings(self, request: Request) -> Response:
-        """Twin-only: `omit_location_on_put` answers PUT without `Location`."""
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not (isinstance(body, dict) and body.keys() == {"omit_location_on_put"}
-                and isinstance(body["omit_location_on_put"], bool)):
-            return JSONResponse({"error": 'expected {"omit_location_on_put": true|false}'},
-                                status_code=400)
-        self.omit_location_on_put = body["omit_location_on_put"]
-        return JSONResponse(body)
+        """Twin-only: read the settings, or change some of them (twin_settings.py)."""
+        if request.method == "PUT":
+            try:
+                self.settings = settings_changed(self.settings, await request.json())
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(dataclasses.asdict(self.settings))
+
+    async def twin_concurrency(self, request: Request) -> Response:
+        return JSONResponse(self.gate.counts())
 
     def _render(self, request: Request, type_name: str, record: Record,
                 expand: bool = False) -> dict[str, Any]:
@@ -206,8 +219,7 @@ class NetSuiteTwin:
 def fault_response(status: int, kind: str, retry_after: float | None) -> Response:
     """NetSuite's answer to an injected fault (sandbox.py adds Retry-After)."""
     if status == 429:
-        return error_response(TwinFault(429, "CONCURRENCY_LIMIT_EXCEEDED",
-                                        "Concurrent request limit exceeded. Request blocked."))
+        return error_response(TwinFault(429, "CONCURRENCY_LIMIT_EXCEEDED", CONCURRENCY_REFUSAL))
     detail = ("NetSuite is unavailable during scheduled maintenance." if kind == "maintenance"
               else "The service is temporarily unavailable. Try again later.")
     return error_response(TwinFault(status, "SERVICE_UNAVAILABLE", detail))

@@ -1,0 +1,23 @@
+"""The throttling benchmark at tiny size: the real connectors against twins enforcing a limit
+in their own processes. Its figures are not judged here, only what must hold at any size."""
+
+from pathlib import Path
+
+import pytest
+from benchmarks.throttling import measure_throttling
+
+PHASES = ["steady", "just after the drop", "settled after the drop"]
+
+
+@pytest.mark.slow
+def test_a_tiny_throttling_run_measures_both_systems_and_never_overruns_a_limit(tmp_path: Path) -> None:
+    runs = measure_throttling(tmp_path / "tls", seconds=1.0)
+    assert [(r.system, r.phase) for r in runs] == [("NetSuite", p) for p in PHASES] + [
+        ("HubSpot", p) for p in PHASES]
+    assert all(r.calls > 0 for r in runs)
+    steady = [r for r in runs if r.phase == "steady"]
+    settled = [r for r in runs if r.phase == "settled after the drop"]
+    assert all(r.used <= r.allowed * 1.01 for r in steady + settled)  # the twins enforce
+    assert [r.throttled for r in steady] == [0, 0]  # within the budget: no 429, ever
+    dropped = [r for r in runs if r.phase == "just after the drop"]
+    assert all(r.throttled > 0 for r in dropped)  # the lowered limit is learnt from 429s
