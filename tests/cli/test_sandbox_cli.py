@@ -25,7 +25,8 @@ def test_sandbox_with_tryton_prints_how_to_connect_and_stops_on_ctrl_c(tmp_path:
     port = free_port()
     cmd = [sys.executable, "-m", "handoff.cli", "sandbox", "--erp", "tryton", "--tryton-port", str(port),
            "--salesforce-port", str(free_port()), "--tls-dir", str(tmp_path / "tls")]
-    sandbox = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    sandbox = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True,
+                               preexec_fn=heeds_ctrl_c)
     try:
         lines = _read_until(sandbox, "Ctrl-C stops them all", timeout=300)
     finally:
@@ -38,6 +39,12 @@ def test_sandbox_with_tryton_prints_how_to_connect_and_stops_on_ctrl_c(tmp_path:
     assert not workdir.exists(), "the server's working copy is removed when it stops"
     with pytest.raises(httpx.ConnectError):
         server_version(f"http://127.0.0.1:{port}/", timeout=1.0)
+
+
+def heeds_ctrl_c() -> None:
+    """A test run started in the background of a shell inherits SIGINT ignored: the child
+    must hear Ctrl-C as a person's terminal would deliver it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:

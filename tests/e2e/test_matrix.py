@@ -26,7 +26,7 @@ from handoff.store.db import open_database
 
 DEALS = 100
 USD_ONLY = [("US01", "US-CA", "USD")]
-FAULTS = {"throttle_rate": 0.05, "retry_after_seconds": 0, "unavailable_rate": 0.05,  # as harness
+FAULTS = {"throttle_rate": 0.05, "retry_after_seconds": 0.2, "unavailable_rate": 0.05,
           "lose_response_rate": 0.05, "seed": 9}
 SETTINGS = Settings(worker=WorkerSettings(concurrency=8), poll=PollSettings(0, 0),
                     retry=RetryPolicy(base_seconds=0.02, cap_seconds=0.5, max_attempts=30))
