@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only PHASE] [--sqlite-only] [--no-write]`.
+"""`python -m benchmarks [--quick] [--only PHASE] [--skip PHASE …] [--sqlite-only] [--no-write]`.
 
 A full run of every phase rewrites docs/BENCHMARKS.md below its marker; a quick or partial
 run only prints, so the document always shows one complete, full-size run."""
@@ -81,7 +81,7 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    phases = [args.only] if args.only else list(PHASES)
+    phases = [args.only] if args.only else [p for p in PHASES if p not in args.skip]
     postgres = None if args.sqlite_only else databases.postgres_version()
     results = report.Results()
     if postgres is None:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"\nFAILED, figures void: {exc}")
         return 1
     say(f"\nSummary ({time.monotonic() - started:.0f} s)\n\n{report.summary(results)}")
-    if args.write and not (args.quick or args.only or args.sqlite_only):
+    if args.write and not (args.quick or args.only or args.skip or args.sqlite_only):
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         report.write(DOCUMENT, report.document(results, machine.describe(postgres), "make bench", when))
         say(f"Written to {DOCUMENT}")
@@ -119,6 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every phase")
     parser.add_argument("--only", choices=PHASES, help="run one phase")
+    parser.add_argument("--skip", choices=PHASES, action="append", default=[],
+                        help="leave this phase out (repeat for more)")
     parser.add_argument("--sqlite-only", action="store_true", help="skip the PostgreSQL variants")
     parser.add_argument("--no-write", dest="write", action="store_false",
                         help=f"print only; leave {DOCUMENT} as it is")

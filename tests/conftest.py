@@ -121,6 +121,9 @@ def anyio_backend() -> str:
 
 # --- Tryton ----------------------------------------------------------------------------
 import dataclasses  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 
 from handoff.connectors.tryton.client import TrytonConnector, TrytonSettings  # noqa: E402
 from handoff.connectors.tryton.sandbox import TrytonProcess  # noqa: E402
@@ -132,6 +135,43 @@ def tryton_cache() -> Path | None:
     if os.environ.get("HANDOFF_TRYTON_CACHE"):
         return None
     return Path(__file__).resolve().parents[1] / ".handoff" / "cache" / "tryton"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Each Tryton template takes about a minute of one core to build: when the run needs
+    them, build both at its start, beside the tests that need neither."""
+    backends = _tryton_backends_needed(session.items)
+    if "postgresql" in backends and _postgres_unreachable():
+        backends.discard("postgresql")
+    cache = tryton_cache()
+    for backend in sorted(backends):
+        _template_builders.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.connectors.tryton.prebuild", backend, str(cache or ""),
+             POSTGRES_ADMIN_URL], cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A run that ended before a template was built stops its builder (a later run resumes)."""
+    for builder in _template_builders:
+        if builder.poll() is None:
+            os.killpg(builder.pid, signal.SIGTERM)
+            builder.wait(timeout=30)
+
+
+def _tryton_backends_needed(items: list[pytest.Item]) -> set[str]:
+    needed: set[str] = set()
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "tryton_server_pg" in fixtures:
+            needed.add("postgresql")
+        if "tryton_server" in fixtures or ("tryton" in item.nodeid.lower()
+                                           and item.get_closest_marker("slow")):
+            needed.add("postgresql" if "postgres" in item.nodeid else "sqlite")
+    return needed
+
+
+_template_builders: list[subprocess.Popen[bytes]] = []
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ in their own processes. Its figures are not judged here, only what must hold at 
 from pathlib import Path
 
 import pytest
+from benchmarks.report import Results, summary
 from benchmarks.throttling import measure_throttling
 
 PHASES = ["steady", "just after the drop", "settled after the drop"]
@@ -23,3 +24,6 @@ def test_a_tiny_throttling_run_measures_both_systems_and_never_overruns_a_limit(
                   for system in ("NetSuite", "HubSpot")}
     assert all(after_drop.values()), after_drop  # the lowered limit is learnt from 429s (in a short
     # run some land in the settled span, so both spans after the drop count)
+    printed = summary(Results(throttling=runs))
+    assert "## Throttling to a budget" in printed and "NetSuite | settled after the drop" in printed
+    assert "budget" in printed.split("## Throttling")[0]  # the Targets section judges it

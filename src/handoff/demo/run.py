@@ -33,9 +33,9 @@ from handoff.demo.systems import (
 )
 
 Out = Callable[[str], None]
-FAULTS = {"throttle_rate": 0.08, "retry_after_seconds": 1, "unavailable_rate": 0.06,
+FAULTS = {"throttle_rate": 0.08, "retry_after_seconds": 0.25, "unavailable_rate": 0.06,
           "lose_response_rate": 0.05, "seed": 11}
-CRM_FAULTS = {"throttle_rate": 0.04, "retry_after_seconds": 1, "seed": 12}
+CRM_FAULTS = {"throttle_rate": 0.04, "retry_after_seconds": 0.25, "seed": 12}
 SECRETS = {"HANDOFF_SALESFORCE_SESSION_ID": "SANDBOX_SESSION",
            "HANDOFF_NETSUITE_TOKEN": "sandbox-token"}
 
@@ -119,7 +119,7 @@ lease_seconds = {lease_seconds}
 
 [retry]
 base_seconds = 0.2
-cap_seconds = 4.0
+cap_seconds = 1.5
 max_attempts = 12
 
 [reconcile]
