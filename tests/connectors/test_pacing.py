@@ -16,7 +16,7 @@ from handoff.connectors.hubspot.client import HubSpotConnector, configured_budge
 from handoff.connectors.hubspot.settings import HubSpotSettings
 from handoff.connectors.pacing_adaptive import AdaptiveLimiter
 from handoff.connectors.ports import RateBudget
-from handoff.connectors.registry import connect_crm, connect_erp
+from handoff.connectors.registry import SECRETS, connect_billing, connect_crm, connect_erp
 from handoff.errors import ConfigError, ThrottledError, TransientError
 
 NETSUITE_LIKE = RateBudget(requests=None, window_seconds=None, concurrency=15, source="vendor")
@@ -170,6 +170,37 @@ def test_a_429_halves_the_rate_and_successes_win_it_back_up_to_the_budget() -> N
     assert pacer.requests.current == 10
 
 
+DATAVERSE_LIKE = RateBudget(requests=6000, window_seconds=300.0, concurrency=52, source="vendor")
+
+
+def test_a_long_window_keeps_its_budget_after_a_429_and_honours_the_wait_instead() -> None:
+    clock = FakeClock()
+    pacer = limiter(DATAVERSE_LIKE, clock)
+    for _ in range(100):
+        call(pacer)
+    refused(pacer, retry_after=0.25)
+    assert pacer.requests is not None and pacer.requests.current == 6000  # not learnt: 300 s
+    assert pacer.concurrency is not None and pacer.concurrency.current == 26  # learnt
+    call(pacer)  # after the quarter second it was told, not after the window
+    assert clock.slept == [pytest.approx(0.25)]
+
+
+def test_a_full_window_refuses_a_call_at_once_when_the_next_fits_only_later() -> None:
+    clock = FakeClock()
+    pacer = limiter(RateBudget(requests=3, window_seconds=300.0, concurrency=None, source="v"), clock)
+    for _ in range(3):
+        call(pacer)
+    clock.now += 10.0
+    made: list[int] = []
+    with pytest.raises(ThrottledError) as caught:
+        call(pacer, lambda: made.append(1))
+    assert made == [] and clock.slept == [] and caught.value.retry_after == pytest.approx(290.0)
+    assert "3 calls per 300 s are spent; the next fits in 290 s" in str(caught.value)
+    clock.now += 287.0
+    call(pacer, lambda: made.append(1))  # 3 s left: slept, then made
+    assert made == [1] and clock.slept == [pytest.approx(3.0)]
+
+
 # --- Retry-After ---------------------------------------------------------------------------
 
 def test_no_call_starts_before_the_retry_after() -> None:
@@ -258,6 +289,38 @@ def test_the_budget_table_of_the_configuration_file_reaches_the_connector(tmp_pa
     config.write_text(config.read_text().replace("concurrency = 5", "concurrency = 0"))
     with pytest.raises(ConfigError, match=r"^\[systems.netsuite.budget\] concurrency: 0 must be"):
         connect_erp(load_settings(config, env={}).systems, env)
+
+
+LOCAL = "http://127.0.0.1:9"
+EVERY_SYSTEM = {  # role and the least of a [systems.<name>] table
+    "salesforce": ("crm", {"instance_url": LOCAL}),
+    "hubspot": ("crm", {"base_url": LOCAL}),
+    "dynamics": ("crm", {"base_url": LOCAL}),
+    "netsuite": ("erp", {"base_url": f"{LOCAL}/services/rest"}),
+    "businesscentral": ("erp", {"tenant": "contoso.onmicrosoft.com", "environment": "sandbox",
+                                "company_id": "00000000-0000-0000-0000-000000000001", "api_root": LOCAL}),
+    "oracle": ("erp", {"base_url": LOCAL}),
+    "sap": ("erp", {"base_url": LOCAL}),
+    "tryton": ("erp", {"url": f"{LOCAL}/", "database": "tryton", "user": "handoff"}),
+    "stripe": ("billing", {"base_url": LOCAL}),
+}
+EVERY_SECRET = {variable: "sk_test_secret" for names in SECRETS.values() for variable in names.values()
+                if variable != "HANDOFF_ORACLE_TOKEN"}  # Oracle takes a user or a token, not both
+
+
+@pytest.mark.parametrize("system", sorted(EVERY_SYSTEM))
+def test_every_connector_takes_its_budget_from_the_configuration(system: str) -> None:
+    role, table = EVERY_SYSTEM[system]
+    systems = {role: system, system: {**table, "budget": {"concurrency": 3}}}
+    connect = {"crm": lambda: connect_crm(systems, EVERY_SECRET),
+               "erp": lambda: connect_erp(systems, EVERY_SECRET),
+               "billing": lambda: connect_billing(systems, None, EVERY_SECRET)}[role]
+    connector = connect()
+    assert connector.budget.concurrency == 3
+    assert connector.budget.source.startswith("configured: concurrency = 3; vendor: ")
+    systems[system]["budget"] = {"concurency": 3}
+    with pytest.raises(ConfigError, match=rf"^\[systems.{system}.budget\]: unknown key\(s\) concurency"):
+        connect()
 
 
 def test_hubspot_keeps_its_published_budget_unless_configured() -> None:

@@ -87,6 +87,19 @@ def test_throttling_is_a_throttled_error_with_the_wait_when_given(driver: CrmDri
         assert caught.value.retry_after == pytest.approx(retry_after)
 
 
+def test_a_long_retry_after_holds_every_call_without_making_it(driver: CrmDriver) -> None:
+    crm = driver.connector()
+    [deal] = seeded(driver, crm, 1)
+    driver.faults(throttle_rate=1.0, retry_after_seconds=30)
+    with pytest.raises(ThrottledError):
+        crm.opportunity_event_data(deal)
+    driver.faults()  # the system would answer now, but the connector is told to wait 30 s
+    started = time.monotonic()
+    with pytest.raises(ThrottledError) as held:
+        crm.opportunity_event_data(deal)
+    assert time.monotonic() - started < 1 and 25 < held.value.retry_after <= 30  # type: ignore[operator]
+
+
 def test_unavailability_is_transient(driver: CrmDriver) -> None:
     crm = driver.connector()
     [deal] = seeded(driver, crm, 1)

@@ -6,6 +6,7 @@ is a twin; Tryton is a real server and runs the rest."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -110,6 +111,18 @@ def test_throttling_is_a_throttled_error_with_the_wait_when_given(twin_driver: E
         erp.upsert_customer("HO-C-001CTT", customer("T"))
     if retry_after:
         assert caught.value.retry_after == pytest.approx(retry_after)
+
+
+def test_a_long_retry_after_holds_every_call_without_making_it(twin_driver: ErpDriver) -> None:
+    erp = twin_driver.connector()
+    twin_driver.faults(throttle_rate=1.0, retry_after_seconds=30)
+    with pytest.raises(ThrottledError):
+        erp.upsert_customer("HO-C-001CTH", customer("H"))
+    twin_driver.faults()  # the system would answer now, but the connector is told to wait 30 s
+    started = time.monotonic()
+    with pytest.raises(ThrottledError) as held:
+        erp.upsert_customer("HO-C-001CTH", customer("H"))
+    assert time.monotonic() - started < 1 and 25 < held.value.retry_after <= 30  # type: ignore[operator]
 
 
 def test_unavailability_is_transient(twin_driver: ErpDriver) -> None:

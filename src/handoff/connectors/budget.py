@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from handoff.connectors.pacing_adaptive import AdaptiveLimiter
 from handoff.connectors.ports import RateBudget
 from handoff.errors import ConfigError
 
@@ -79,3 +80,9 @@ def _seconds(value: Any, where: str) -> float | None:
             math.isfinite(value) and value > 0):
         raise ConfigError(f"{where}: {value!r} must be a number of seconds above 0")
     return float(value)
+
+
+def paced(vendor: RateBudget, override: BudgetOverride, system: str) -> AdaptiveLimiter:
+    """A connector's limiter: the vendor's budget with `[systems.<system>.budget]` applied;
+    its `budget` is what the connector reports as its own."""
+    return AdaptiveLimiter(override.applied_to(vendor, system), system=system)

@@ -18,6 +18,12 @@ learns it from the answers instead:
 A call counts in the window from its start until `window_seconds` after it finished: the
 system stamped it in between, so handoff never counts fewer calls in its window than the
 system does in its own.
+
+A window longer than LONGEST_LEARNT_WINDOW (Dataverse's and Business Central's 300 s) keeps
+its budget: cut after a 429, it would hold every call for minutes until calls made before the
+cut left the window, while such systems say in their Retry-After when to resume, which every
+call honours. Nor does a caller sleep longer than `longest_sleep` for a full window: it gets a
+ThrottledError at once, without calling, saying when the next call fits.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from handoff.connectors.ports import RateBudget
 from handoff.errors import ThrottledError
 
 UNTIL_A_CALL_FINISHES = math.inf
+LONGEST_LEARNT_WINDOW = 60.0  # seconds: a request window longer than this is not cut by 429s
 
 
 class AimdLimit:
@@ -71,10 +78,10 @@ class AimdLimit:
 class AdaptiveLimiter:
     """Paces one connector's calls; `with limiter.slot(): <one call>`."""
 
-    def __init__(self, budget: RateBudget, *, backoff: float = 0.5, caution: int = 16,
+    def __init__(self, budget: RateBudget, *, system: str = "", backoff: float = 0.5, caution: int = 16,
                  longest_sleep: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.budget = budget
+        self.budget, self.system = budget, system
         self.concurrency = AimdLimit(budget.concurrency, backoff, caution) if budget.concurrency else None
         self.requests = (AimdLimit(budget.requests, backoff, caution)
                          if budget.requests and budget.window_seconds else None)
@@ -84,7 +91,8 @@ class AdaptiveLimiter:
         self._resume_at = -math.inf             # Retry-After: no call starts before
         self._last_refusal: ThrottledError | None = None
         self._cuts = 0
-        self._limits = tuple(limit for limit in (self.concurrency, self.requests) if limit)
+        learnt_requests = self.requests if self._window <= LONGEST_LEARNT_WINDOW else None
+        self._limits = tuple(limit for limit in (self.concurrency, learnt_requests) if limit)
         self._longest_sleep = longest_sleep
         self._clock, self._sleep = clock, sleep
         self._state = threading.Condition()
@@ -122,7 +130,12 @@ class AdaptiveLimiter:
             while self._finished and self._finished[0] <= now - self._window:
                 self._finished.popleft()
             if len(self._finished) + self.in_flight >= self.requests.current:
-                return self._finished[0] + self._window - now if self._finished else UNTIL_A_CALL_FINISHES
+                if not self._finished:
+                    return UNTIL_A_CALL_FINISHES
+                wait = self._finished[0] + self._window - now
+                if wait > self._longest_sleep:
+                    raise self._window_full(wait)
+                return wait
         return 0.0
 
     def _leave(self, cuts_when_started: int, refusal: ThrottledError | None = None,
@@ -161,6 +174,13 @@ class AdaptiveLimiter:
         wait = self._resume_at - now
         return ThrottledError(f"not sent: waiting out the Retry-After ({wait:.0f} s more) of "
                               f"{last.message}", system=last.system, retry_after=wait)
+
+
+    def _window_full(self, wait: float) -> ThrottledError:
+        assert self.requests is not None
+        return ThrottledError(f"not sent: {self.requests.current} calls per {self._window:g} s are "
+                              f"spent; the next fits in {wait:.0f} s", system=self.system,
+                              retry_after=wait)
 
 
 class Slot:

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from handoff.connectors import exact_json
+from handoff.connectors.budget import paced
 from handoff.connectors.businesscentral.errors import (
     SYSTEM,
     from_response,
@@ -90,6 +91,8 @@ class BusinessCentralConnector:
         # followed with the token).
         self._http = KeepAliveClient(settings.base_url, timeout=settings.timeout,
                                      max_idle=settings.max_connections)
+        self._limiter = paced(type(self).budget, settings.budget, SYSTEM)  # learns from 429s too
+        self.budget = self._limiter.budget
 
     # --- ErpConnector ---------------------------------------------------------------------
 
@@ -243,18 +246,19 @@ class BusinessCentralConnector:
         headers = self._read_headers if body is None else self._write_headers
         extra = {"If-Match": if_match, "Prefer": prefer}
         headers = headers | {name: value for name, value in extra.items() if value}
-        try:
-            response = self._http.request(method, path, body=body, headers=headers)
-        except TransportError as exc:
-            raise translate(exc) from exc
-        status = response.status
-        if status < 300 or (missing_ok and status == 404):
-            return response
-        if conflict_ok and status in (400, 409, 412):
-            error = read_error(status, response.data)
-            if is_stale_etag(status, error) or is_duplicate_key(status, error):
+        with self._limiter.slot():  # a ThrottledError raised in it slows the connector down
+            try:
+                response = self._http.request(method, path, body=body, headers=headers)
+            except TransportError as exc:
+                raise translate(exc) from exc
+            status = response.status
+            if status < 300 or (missing_ok and status == 404):
                 return response
-        raise from_response(status, response.headers, response.data)
+            if conflict_ok and status in (400, 409, 412):
+                error = read_error(status, response.data)
+                if is_stale_etag(status, error) or is_duplicate_key(status, error):
+                    return response
+            raise from_response(status, response.headers, response.data)
 
     @staticmethod
     def _read(response: Reply) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.errors import ConfigError
 
 BC_API = "https://api.businesscentral.dynamics.com"
@@ -36,8 +37,10 @@ class BusinessCentralSettings:
     max_connections: int = 16  # one per worker thread sharing the connector
     page_size: int = 1000  # Prefer: odata.maxpagesize for list reads
     update_attempts: int = 3  # PATCHes tried when another user changes the record meanwhile
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.businesscentral.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", budget_override("businesscentral", self.budget))
         # http.client would take a URL without a scheme as a path and send the token who knows where.
         if not self.api_root.startswith(("https://", "http://")):
             raise ConfigError(f"businesscentral: api_root must start with https:// (http:// for a "

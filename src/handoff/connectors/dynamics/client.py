@@ -30,6 +30,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
+from handoff.connectors.budget import BudgetOverride
 from handoff.connectors.dynamics import batch
 from handoff.connectors.dynamics.errors import (
     PreconditionFailed,
@@ -62,13 +63,14 @@ from handoff.connectors.dynamics.mapping import (
     write_back_fields,
 )
 from handoff.connectors.dynamics.settings import DynamicsSettings
-from handoff.connectors.pacing import RateGate
+from handoff.connectors.pacing_adaptive import AdaptiveLimiter
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.errors import DataError, HandoffError, PermanentError, TransientError
 from handoff.observability import outbound, record_status
 
 ANNOTATIONS = 'odata.include-annotations="*"'
 _RECORD_ERRORS = (DataError, RecordNotFound, PreconditionFailed)  # one record's fault
+DEFAULT_POOL = 16  # connections kept when the budget sets no concurrency
 
 
 
@@ -85,14 +87,14 @@ class DynamicsConnector:
         self._root = settings.api_root
         verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=settings.ca_file)
                                          if settings.ca_file else True)
+        self._limiter = AdaptiveLimiter(configured_budget(settings), system=self.system)  # learns from 429s
+        self.budget = self._limiter.budget
+        pool = self.budget.concurrency or DEFAULT_POOL
         self._http = httpx.Client(
             verify=verify, timeout=settings.timeout, follow_redirects=False, trust_env=False,
-            limits=httpx.Limits(max_connections=settings.max_concurrency,
-                                max_keepalive_connections=settings.max_concurrency),
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
             headers={"Authorization": f"Bearer {settings.access_token}",
                      "Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"})
-        self._gate = RateGate(settings.requests_per_window, settings.window_seconds)
-        self._in_flight = threading.BoundedSemaphore(settings.max_concurrency)
         self._currencies: dict[str, str] | None = None  # transactioncurrencyid -> ISO code
         self._unknown_currencies: set[str] = set()
         self._currency_lock = threading.Lock()
@@ -386,15 +388,14 @@ class DynamicsConnector:
         if body is not None:
             content = dumps(body)
             sent.setdefault("Content-Type", "application/json; charset=utf-8")
-        self._gate.wait()
-        with self._in_flight, outbound(method, url) as tracing:
+        with self._limiter.slot(), outbound(method, url) as tracing:
             try:
                 response = self._http.request(method, url, content=content, headers=sent | tracing)
             except httpx.HTTPError as exc:
                 raise translate(exc) from exc
             record_status(response.status_code)
-        if check and response.status_code >= 400:
-            raise from_response(response.status_code, response.content, response.headers)
+            if response.status_code == 429 or (check and response.status_code >= 400):
+                raise from_response(response.status_code, response.content, response.headers)
         return response
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
@@ -414,3 +415,11 @@ def _query_string(query: Mapping[str, str]) -> str:
     2026-11-26T10:00:00Z` with spaces as %20 and the `$`, commas, quotes and colons left as they
     are."""
     return urlencode(query, safe="$,':()/", quote_via=quote)
+
+
+def configured_budget(settings: DynamicsSettings) -> RateBudget:
+    """Dataverse's published budget, under the older pacing keys where set, under
+    `[systems.dynamics.budget]` where set."""
+    older = BudgetOverride(requests=settings.requests_per_window, window_seconds=settings.window_seconds,
+                           concurrency=settings.max_concurrency)
+    return settings.budget.applied_to(older.applied_to(DynamicsConnector.budget, "dynamics"), "dynamics")

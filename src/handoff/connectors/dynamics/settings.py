@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.connectors.fieldmap import NO_MAPPING, FieldMap
 from handoff.errors import ConfigError
 
@@ -84,10 +85,10 @@ DEFAULT_COLUMNS = ColumnNames()
 @dataclass(frozen=True)
 class DynamicsSettings:
     """`base_url` is the environment's URL (`https://<org>.crm.dynamics.com`), or a sandbox
-    twin's; the Web API lives under `/api/data/<api_version>`. The pacing settings keep handoff
-    under Dataverse's service protection limits on its own: per user and web server, 6,000
-    requests per sliding 300 s and 52 concurrent requests, shared with everything else the
-    application user runs."""
+    twin's; the Web API lives under `/api/data/<api_version>`. The pacing keeps handoff under
+    Dataverse's service protection limits on its own: per user and web server, 6,000 requests
+    per sliding 300 s and 52 concurrent requests, shared with everything else the application
+    user runs — the budget, `[systems.dynamics.budget]` to change it, learnt down from 429s."""
 
     access_token: str = field(repr=False)
     base_url: str
@@ -97,10 +98,11 @@ class DynamicsSettings:
     columns: ColumnNames = field(default_factory=ColumnNames)
     page_size: int = 500              # Prefer: odata.maxpagesize for every query
     batch_size: int = 100             # write-backs per $batch
-    requests_per_window: int = 5000   # pacing: at most this many calls per window...
-    window_seconds: float = 300.0     # ...leaving room under 6,000 / 300 s
-    max_concurrency: int = 16         # calls in flight at once, under the 52 allowed
+    requests_per_window: int | None = None  # older spelling of budget.requests …
+    window_seconds: float | None = None     # … budget.window_seconds …
+    max_concurrency: int | None = None      # … and budget.concurrency; the budget wins
     field_map: FieldMap = NO_MAPPING  # [systems.dynamics.mapping.*]: connectors/fieldmap.py
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.dynamics.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token.strip():
@@ -123,10 +125,12 @@ class DynamicsSettings:
             raise ConfigError(f"dynamics: page_size must be between 1 and {MAX_PAGE_SIZE}")
         if not 1 <= self.batch_size <= MAX_BATCH:
             raise ConfigError(f"dynamics: batch_size must be between 1 and {MAX_BATCH}")
-        if self.requests_per_window < 1 or self.window_seconds <= 0:
+        if any(value is not None and value <= 0 for value in (self.requests_per_window,
+                                                              self.window_seconds)):
             raise ConfigError("dynamics: requests_per_window and window_seconds must be positive")
-        if self.max_concurrency < 1:
+        if self.max_concurrency is not None and self.max_concurrency < 1:
             raise ConfigError("dynamics: max_concurrency must be at least 1")
+        object.__setattr__(self, "budget", budget_override("dynamics", self.budget))
         if self.timeout <= 0:
             raise ConfigError("dynamics: timeout must be positive")
 

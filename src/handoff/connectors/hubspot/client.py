@@ -79,7 +79,7 @@ class HubSpotConnector:
                       self._company_search, self._association_batch, self._associations,
                       self._pipelines)
         self.budget = configured_budget(settings)
-        self._limiter = AdaptiveLimiter(self.budget)
+        self._limiter = AdaptiveLimiter(self.budget, system=self.system)
         self._search_gate = RateGate.per_second(settings.search_requests_per_second)
         self._won = frozenset(settings.won_stages) if settings.won_stages is not None else None
         self._won_lock = threading.Lock()

@@ -65,7 +65,7 @@ class NetSuiteConnector:
         self._http = KeepAliveClient(settings.base_url, timeout=settings.timeout,
                                      max_idle=settings.max_connections)
         self.budget = settings.budget.applied_to(type(self).budget, SYSTEM)
-        self._limiter = AdaptiveLimiter(self.budget)  # calls in flight, learnt from 429s too
+        self._limiter = AdaptiveLimiter(self.budget, system=SYSTEM)  # calls in flight, learnt from 429s too
 
     def upsert_customer(self, external_id: str, customer: Customer) -> UpsertResult:
         body = customer_body(external_id, customer, self.settings)

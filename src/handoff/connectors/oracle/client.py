@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from handoff.connectors import exact_json
+from handoff.connectors.budget import paced
 from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
 from handoff.connectors.oracle.errors import SYSTEM, from_response, translate
 from handoff.connectors.oracle.mapping import (
@@ -101,6 +102,8 @@ class OracleConnector:
         # followed with the credentials).
         self._http = KeepAliveClient(settings.base_url, timeout=settings.timeout,
                                      max_idle=settings.max_connections)
+        self._limiter = paced(type(self).budget, settings.budget, SYSTEM)  # learns from 429s too
+        self.budget = self._limiter.budget
 
     # --- ErpConnector -----------------------------------------------------------------------
 
@@ -282,12 +285,13 @@ class OracleConnector:
         headers = self._read_headers if body is None else self._write_headers
         if extra:
             headers = headers | dict(extra)
-        try:
-            reply = self._http.request(method, path, body=body, headers=headers)
-        except TransportError as exc:
-            raise translate(exc) from exc
-        if reply.status >= 300 and not (missing_ok and reply.status == 404):
-            raise from_response(reply.status, reply.headers, reply.data)
+        with self._limiter.slot():  # a ThrottledError raised in it slows the connector down
+            try:
+                reply = self._http.request(method, path, body=body, headers=headers)
+            except TransportError as exc:
+                raise translate(exc) from exc
+            if reply.status >= 300 and not (missing_ok and reply.status == 404):
+                raise from_response(reply.status, reply.headers, reply.data)
         return reply
 
     @staticmethod

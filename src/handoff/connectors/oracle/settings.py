@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.domain import BillingMethod, ProjectStatus
 from handoff.errors import ConfigError
 
@@ -63,8 +64,10 @@ class OracleSettings:
     timeout: float = 30.0
     max_connections: int = 16  # one per worker thread sharing the connector
     page_size: int = 500  # ⚠ the largest `limit` Oracle honours is unconfirmed (500 by hearsay)
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.oracle.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", budget_override("oracle", self.budget))
         parts = urlsplit(self.base_url)
         # KeepAliveClient would refuse it later; a URL without a scheme must not carry a password.
         if parts.scheme not in ("https", "http") or not parts.hostname:

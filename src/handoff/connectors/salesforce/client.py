@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override, paced
 from handoff.connectors.fieldmap import NO_MAPPING, FieldMap
 from handoff.connectors.ports import CrmStatusUpdate, DealFigures, RateBudget
 from handoff.connectors.retry_after import retry_after_seconds
@@ -61,8 +62,10 @@ class SalesforceSettings:
     api_version: str = "59.0"
     timeout: float = 30.0
     field_map: FieldMap = NO_MAPPING  # [systems.salesforce.mapping.*]: connectors/fieldmap.py
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.salesforce.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", budget_override("salesforce", self.budget))
         login = (self.username, self.password, self.security_token)
         if not self.session_id and not all(login):
             raise ConfigError(
@@ -123,6 +126,8 @@ class SalesforceConnector:
         self._session = _ConnectorSession(settings)
         self._lock = threading.Lock()
         self._api: Salesforce | None = None
+        self._limiter = paced(type(self).budget, settings.budget, self.system)  # learns from 429s
+        self.budget = self._limiter.budget
 
     def close(self) -> None:
         self._session.close()
@@ -239,16 +244,17 @@ class SalesforceConnector:
     def _call(self, operation: Callable[[Salesforce], T]) -> T:
         """Run one SDK call; every vendor error leaves here translated. An expired session is
         renewed once when the connector logs in itself."""
-        try:
-            api = self._client()
+        with self._limiter.slot():  # a ThrottledError raised in it slows the connector down
             try:
-                return operation(api)
-            except SalesforceExpiredSession:
-                if not self.settings.logs_in:
-                    raise
-                return operation(self._renew(api))
-        except (SalesforceError, requests.RequestException) as exc:
-            raise translate(exc, self._session.retry_after) from exc
+                api = self._client()
+                try:
+                    return operation(api)
+                except SalesforceExpiredSession:
+                    if not self.settings.logs_in:
+                        raise
+                    return operation(self._renew(api))
+            except (SalesforceError, requests.RequestException) as exc:
+                raise translate(exc, self._session.retry_after) from exc
 
     def _client(self) -> Salesforce:
         with self._lock:

@@ -39,6 +39,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
+from handoff.connectors.budget import paced
 from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
 from handoff.connectors.ports import DocumentFigures, ProjectFigures, RateBudget, UpsertResult
 from handoff.connectors.sap.errors import from_response, is_csrf_refusal, translate
@@ -126,14 +127,8 @@ class SapConnector:
         self._fetching = threading.Lock()
         self._locks = _KeyLocks()
         self._partner_uuids: dict[str, str] = {}  # BusinessPartner -> BusinessPartnerUUID
-
-    @property
-    def budget(self) -> RateBudget:
-        """S/4HANA publishes no OData rate limit; a 429 comes only from an API Management quota
-        where the customer set one. handoff holds itself to its connection pool."""
-        return RateBudget(requests=None, window_seconds=None, concurrency=self.settings.max_connections,
-                          source="SAP S/4HANA: no published OData rate limit (429 only from SAP API "
-                                 "Management quotas where configured); [systems.sap] max_connections")
+        self._limiter = paced(vendor_budget(settings), settings.budget, SYSTEM)  # learns from 429s
+        self.budget = self._limiter.budget
 
     # --- ErpConnector ------------------------------------------------------------------------
 
@@ -460,12 +455,23 @@ class SapConnector:
         if cookie:
             sent["Cookie"] = cookie
         sent.update(headers)
-        try:
-            reply = self._http.request(method, target, body=body, headers=sent)
-        except TransportError as exc:
-            raise translate(exc) from exc
-        self._session.keep(reply.headers.get_all("Set-Cookie") or ())
+        with self._limiter.slot():  # a 429 raised in it slows the connector down
+            try:
+                reply = self._http.request(method, target, body=body, headers=sent)
+            except TransportError as exc:
+                raise translate(exc) from exc
+            self._session.keep(reply.headers.get_all("Set-Cookie") or ())
+            if reply.status == 429:
+                raise from_response(reply.status, reply.headers, reply.data, user=self.settings.user)
         return reply
+
+
+def vendor_budget(settings: SapSettings) -> RateBudget:
+    """S/4HANA publishes no OData rate limit; a 429 comes only from an API Management quota
+    where the customer set one. handoff holds itself to its connection pool."""
+    return RateBudget(requests=None, window_seconds=None, concurrency=settings.max_connections,
+                      source="SAP S/4HANA: no published OData rate limit (429 only from SAP API "
+                             "Management quotas where configured); [systems.sap] max_connections")
 
 
 def _project_writes(record: Mapping[str, Any], fields: Mapping[str, Any],

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.domain import ProjectStatus
 from handoff.errors import ConfigError
 
@@ -80,8 +81,10 @@ class SapSettings:
     max_connections: int = 16  # one per worker thread sharing the connector
     page_size: int = 1000  # $top of each page of a bulk read
     filter_chunk: int = 40  # documents named in one `$filter` (URLs stay well below 8 KB)
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.sap.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", budget_override("sap", self.budget))
         if not self.base_url.startswith(("https://", "http://")):
             raise ConfigError(f"sap: base_url must start with https:// (http:// for a local twin), "
                               f"not {self.base_url!r}")

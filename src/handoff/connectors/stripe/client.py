@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import stripe
 
+from handoff.connectors.budget import paced
 from handoff.connectors.ports import DocumentFigures, RateBudget
 from handoff.connectors.stripe.customers import CustomerDirectory, CustomerRef, ErpCustomerKeys
 from handoff.connectors.stripe.errors import SYSTEM, KeyConflict, translate
@@ -70,15 +71,6 @@ class StripeConnector:
 
     system = SYSTEM
 
-    @property
-    def budget(self) -> RateBudget:
-        """Stripe's documented global limit: 100 requests/s in live mode, 25 in a sandbox (test
-        mode); 25/s per endpoint by default and search 20/s. An account may have other figures."""
-        live = self.settings.api_key.startswith(("sk_live_", "rk_live_"))
-        return RateBudget(requests=100 if live else 25, window_seconds=1.0, concurrency=None,
-                          source="docs.stripe.com/rate-limits: live 100 requests/s, sandbox 25/s, "
-                                 "25/s per endpoint by default, search 20/s (⚠ per account)")
-
     def __init__(self, settings: StripeSettings, customers: CustomerDirectory | None = None,
                  http_client: stripe.HTTPClient | None = None) -> None:
         self.settings = settings
@@ -90,6 +82,8 @@ class StripeConnector:
             http_client=self._http)
         self._customer_ids: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._limiter = paced(vendor_budget(settings), settings.budget, SYSTEM)  # learns from 429s
+        self.budget = self._limiter.budget
 
     # --- BillingConnector ---------------------------------------------------------------------
 
@@ -245,10 +239,20 @@ class StripeConnector:
             after = str(items[-1]["id"])
 
     def _call(self, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        except stripe.StripeError as exc:
-            raise translate(exc, self.settings.throttle_wait_seconds) from exc
+        with self._limiter.slot():  # a ThrottledError raised in it slows the connector down
+            try:
+                return call()
+            except stripe.StripeError as exc:
+                raise translate(exc, self.settings.throttle_wait_seconds) from exc
+
+
+def vendor_budget(settings: StripeSettings) -> RateBudget:
+    """Stripe's documented global limit: 100 requests/s in live mode, 25 in a sandbox (test
+    mode); 25/s per endpoint by default and search 20/s. An account may have other figures."""
+    live = settings.api_key.startswith(("sk_live_", "rk_live_"))
+    return RateBudget(requests=100 if live else 25, window_seconds=1.0, concurrency=None,
+                      source="docs.stripe.com/rate-limits: live 100 requests/s, sandbox 25/s, "
+                             "25/s per endpoint by default, search 20/s (⚠ per account)")
 
 
 def _money(minor: int, document: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.errors import ConfigError
 
 STRIPE_API = "https://api.stripe.com"
@@ -38,8 +39,10 @@ class StripeSettings:
     throttle_wait_seconds: float = 1.0  # a 429 without Retry-After: wait this long
     page_size: int = 100             # objects per list page (Stripe allows 1-100)
     max_connections: int = 16        # one per worker thread sharing the connector
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.stripe.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", budget_override("stripe", self.budget))
         if not isinstance(self.api_key, str) or not self.api_key.startswith(("sk_", "rk_")):
             raise ConfigError("stripe: set HANDOFF_STRIPE_API_KEY to a restricted key (rk_…) or a "
                               "secret key (sk_…) of the account")

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from handoff.connectors.ports import DocumentFigures, ProjectFigures, RateBudget, UpsertResult
+from handoff.connectors.budget import paced
+from handoff.connectors.ports import DocumentFigures, ProjectFigures, UpsertResult
 from handoff.connectors.tryton.errors import SYSTEM
-from handoff.connectors.tryton.jsonrpc import TrytonRpc
+from handoff.connectors.tryton.jsonrpc import TrytonRpc, vendor_budget
 from handoff.connectors.tryton.mapping import (
     DONE_MILESTONES,
     HANDOFF_PROJECTS,
@@ -66,15 +67,11 @@ class TrytonConnector:
 
     def __init__(self, settings: TrytonSettings) -> None:
         self.settings = settings
-        self.rpc = TrytonRpc(settings)
+        limiter = paced(vendor_budget(settings.max_concurrency), settings.budget, SYSTEM)
+        self.budget = limiter.budget
+        self.rpc = TrytonRpc(settings, limiter)
         self._company: Company | None = None
         self._lock = threading.Lock()
-
-    @property
-    def budget(self) -> RateBudget:
-        """Tryton sets no rate limit; the server's own capacity does (`max_concurrency`)."""
-        return RateBudget(requests=None, window_seconds=None, concurrency=self.settings.max_concurrency,
-                          source="Tryton: no published limit; [systems.tryton] max_concurrency")
 
     # --- ErpConnector ----------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 from handoff.connectors.keepalive import KeepAliveClient, TransportError
+from handoff.connectors.pacing_adaptive import AdaptiveLimiter
+from handoff.connectors.ports import RateBudget
 from handoff.connectors.tryton.errors import TrytonRpcError, from_http_status, translate
 from handoff.connectors.tryton.settings import TrytonSettings
 
@@ -69,10 +71,16 @@ _DECODERS = {
 }
 
 
+def vendor_budget(max_concurrency: int) -> RateBudget:
+    """Tryton sets no rate limit; the server's own capacity does (`max_concurrency`)."""
+    return RateBudget(requests=None, window_seconds=None, concurrency=max_concurrency,
+                      source="Tryton: no published limit; [systems.tryton] max_concurrency")
+
+
 class TrytonRpc:
     """Calls on one database as one user; safe to share between threads."""
 
-    def __init__(self, settings: TrytonSettings) -> None:
+    def __init__(self, settings: TrytonSettings, limiter: AdaptiveLimiter | None = None) -> None:
         self.settings = settings
         self.context: dict[str, Any] = dict(settings.context)  # the company joins it once known
         self._http = KeepAliveClient(settings.url, timeout=settings.timeout,
@@ -80,11 +88,11 @@ class TrytonRpc:
         self._ids = itertools.count(1)
         self._session: str | None = None
         self._login_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._limiter = limiter or AdaptiveLimiter(vendor_budget(settings.max_concurrency))
 
     def call(self, method: str, *params: Any) -> Any:
         """`model.party.party.search`, … with positional params; the context is added."""
-        with self._slots:
+        with self._limiter.slot():  # a 429 from a proxy in front slows the connector down
             session = self._session or self._login(None)
             try:
                 return self._post(method, [*params, self.context], session)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.errors import ConfigError
 
 
@@ -24,8 +25,10 @@ class TrytonSettings:
     # writes and numbers new records unsafely under concurrency: use 1 there.
     max_concurrency: int = 4
     language: str = "en"
+    budget: BudgetOverride = NO_OVERRIDE  # [systems.tryton.budget]: connectors/budget.py
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", budget_override("tryton", self.budget))
         if not self.url.startswith(("https://", "http://")):
             raise ConfigError(f"tryton: url must start with https:// or http://, not {self.url!r}")
         if not self.database:
