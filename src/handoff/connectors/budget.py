@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
 from handoff.connectors.pacing_adaptive import AdaptiveLimiter
 from handoff.connectors.ports import RateBudget
-from handoff.errors import ConfigError
+from handoff.errors import ConfigError, HandoffError
 
 KEYS = ("concurrency", "requests", "window_seconds")
 
@@ -86,3 +87,16 @@ def paced(vendor: RateBudget, override: BudgetOverride, system: str) -> Adaptive
     """A connector's limiter: the vendor's budget with `[systems.<system>.budget]` applied;
     its `budget` is what the connector reports as its own."""
     return AdaptiveLimiter(override.applied_to(vendor, system), system=system)
+
+
+def paced_request(http: KeepAliveClient, limiter: AdaptiveLimiter,
+                  translate: Callable[[TransportError], HandoffError], answer: Callable[[Reply], Reply],
+                  method: str, path: str, *, body: bytes | None, headers: Mapping[str, str]) -> Reply:
+    """One call of a plain-HTTP connector in its limiter's slot. `answer` returns the reply or
+    raises the vendor's error for it, inside the slot, so that a 429 slows the limiter down."""
+    with limiter.slot():
+        try:
+            reply = http.request(method, path, body=body, headers=headers)
+        except TransportError as exc:
+            raise translate(exc) from exc
+        return answer(reply)

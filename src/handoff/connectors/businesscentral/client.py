@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from handoff.connectors import exact_json
-from handoff.connectors.budget import paced
+from handoff.connectors.budget import paced, paced_request
 from handoff.connectors.businesscentral.errors import (
     SYSTEM,
     from_response,
@@ -60,7 +60,7 @@ from handoff.connectors.businesscentral.mapping import (
     project_figures_from,
 )
 from handoff.connectors.businesscentral.settings import BusinessCentralSettings
-from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
+from handoff.connectors.keepalive import KeepAliveClient, Reply
 from handoff.connectors.ports import DocumentFigures, ProjectFigures, RateBudget, UpsertResult
 from handoff.domain import Customer, Invoice, InvoiceRequest, Project
 from handoff.domain.ids import PROJECT_PREFIX
@@ -246,11 +246,8 @@ class BusinessCentralConnector:
         headers = self._read_headers if body is None else self._write_headers
         extra = {"If-Match": if_match, "Prefer": prefer}
         headers = headers | {name: value for name, value in extra.items() if value}
-        with self._limiter.slot():  # a ThrottledError raised in it slows the connector down
-            try:
-                response = self._http.request(method, path, body=body, headers=headers)
-            except TransportError as exc:
-                raise translate(exc) from exc
+
+        def answer(response: Reply) -> Reply:
             status = response.status
             if status < 300 or (missing_ok and status == 404):
                 return response
@@ -259,6 +256,9 @@ class BusinessCentralConnector:
                 if is_stale_etag(status, error) or is_duplicate_key(status, error):
                     return response
             raise from_response(status, response.headers, response.data)
+
+        return paced_request(self._http, self._limiter, translate, answer, method, path, body=body,
+                             headers=headers)
 
     @staticmethod
     def _read(response: Reply) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from handoff.connectors import exact_json
-from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
+from handoff.connectors.budget import paced_request
+from handoff.connectors.keepalive import KeepAliveClient, Reply
 from handoff.connectors.netsuite.errors import SYSTEM, from_response, is_missing_record, translate
 from handoff.connectors.netsuite.mapping import (
     CREDIT_MEMO,
@@ -185,15 +186,15 @@ class NetSuiteConnector:
         headers = self._read_headers if body is None else self._write_headers
         if prefer:
             headers = headers | {"Prefer": prefer}
-        with self._limiter.slot():  # a ThrottledError raised in it slows the connector down
-            try:
-                response = self._http.request(method, path, body=body, headers=headers)
-            except TransportError as exc:
-                raise translate(exc) from exc
+
+        def answer(response: Reply) -> Reply:
             status = response.status
             if status >= 300 and not (missing_ok and is_missing_record(status, response.data)):
                 raise from_response(status, response.headers, response.data)
-        return response
+            return response
+
+        return paced_request(self._http, self._limiter, translate, answer, method, path, body=body,
+                             headers=headers)
 
     @staticmethod
     def _read(response: Reply) -> dict[str, Any]:

@@ -38,8 +38,8 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from handoff.connectors import exact_json
-from handoff.connectors.budget import paced
-from handoff.connectors.keepalive import KeepAliveClient, Reply, TransportError
+from handoff.connectors.budget import paced, paced_request
+from handoff.connectors.keepalive import KeepAliveClient, Reply
 from handoff.connectors.oracle.errors import SYSTEM, from_response, translate
 from handoff.connectors.oracle.mapping import (
     ACCOUNTS,
@@ -285,14 +285,14 @@ class OracleConnector:
         headers = self._read_headers if body is None else self._write_headers
         if extra:
             headers = headers | dict(extra)
-        with self._limiter.slot():  # a ThrottledError raised in it slows the connector down
-            try:
-                reply = self._http.request(method, path, body=body, headers=headers)
-            except TransportError as exc:
-                raise translate(exc) from exc
+
+        def answer(reply: Reply) -> Reply:
             if reply.status >= 300 and not (missing_ok and reply.status == 404):
                 raise from_response(reply.status, reply.headers, reply.data)
-        return reply
+            return reply
+
+        return paced_request(self._http, self._limiter, translate, answer, method, path, body=body,
+                             headers=headers)
 
     @staticmethod
     def _read(reply: Reply) -> dict[str, Any]:
