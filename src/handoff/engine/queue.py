@@ -43,7 +43,9 @@ class Claim:
 def _requeue(table: sa.Table, excluded: Any) -> dict[str, Any]:
     """A key already queued: one more generation, due at the earlier of the two times."""
     sooner = sa.case((excluded.due_at < table.c.due_at, excluded.due_at), else_=table.c.due_at)
-    return {"generation": table.c.generation + 1, "due_at": sooner}
+    # `+ 1` spelled in the SQL, not bound: a statement whose every parameter is a row's value
+    # goes to the driver's executemany (store/sql.py), several times cheaper per key
+    return {"generation": table.c.generation + sa.literal_column("1"), "due_at": sooner}
 
 
 def enqueue(conn: Connection, key: str, now: datetime) -> None:

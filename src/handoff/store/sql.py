@@ -102,11 +102,20 @@ def _converter(type_: Any, dialect: Any) -> Converter | None:
 def sqlite_utc_text(value: datetime | None) -> str | None:
     """A UtcDateTime as SQLite stores it: UTC, naive, `YYYY-MM-DD HH:MM:SS.ffffff` (what the
     type's process_bind_param and SQLite's DATETIME processor give together)."""
+    global _last_utc_text
+    last, text = _last_utc_text
+    if value is last:  # a set of rows mostly carries one `now`: converted once
+        return text
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: handoff stores UTC-aware times only")
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+    text = value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+    _last_utc_text = (value, text)  # one tuple, swapped whole: safe between threads
+    return text
+
+
+_last_utc_text: tuple[datetime | None, str | None] = (None, None)
 
 
 def _add_to_counter(table: sa.Table, excluded: Any) -> Mapping[str, Any]:
