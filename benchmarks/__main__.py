@@ -44,7 +44,8 @@ class Sizes:
     records: int        # … of this many records each
     patches: int        # single Salesforce PATCHes
     transport_calls: int  # NetSuite PUTs per HTTP client compared
-    events: int         # CloudEvents posted to intake, per database
+    events: int         # CloudEvents posted to intake one a request, per database …
+    batched_events: int  # … and in batches of 100 (runs of seconds: shorter ones are noise)
     bare_rows: int      # rows the bare SQLite loop commits
     deals: int          # deals per provisioning run
     sqlite_workers: tuple[int, ...]    # worker processes of each SQLite provisioning run
@@ -57,12 +58,12 @@ class Sizes:
 
 
 FULL = Sizes(upserts=3000, collections=300, records=200, patches=3000,
-             transport_calls=2000, events=3000,
-             bare_rows=2000, deals=2000, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
+             transport_calls=2000, events=20_000, batched_events=60_000,
+             bare_rows=10_000, deals=2000, sqlite_workers=(1, 2), postgres_workers=(1, 2, 4),
              baseline_deals=500, tryton_deals=20, contracts=1_000_000, memory_events=1_000_000,
              throttle_seconds=4.0)
 QUICK = Sizes(upserts=100, collections=10, records=20, patches=100, transport_calls=50,
-              events=100, bare_rows=200,
+              events=100, batched_events=400, bare_rows=200,
               deals=20, sqlite_workers=(1,), postgres_workers=(1,), baseline_deals=20,
               tryton_deals=2, contracts=10_000, memory_events=2_000,
               throttle_seconds=1.0)
@@ -145,17 +146,17 @@ def run_twins(bench: Bench) -> None:
 
 
 def run_intake(bench: Bench) -> None:
-    events, rows = bench.sizes.events, bench.sizes.bare_rows
+    events, in_batches, rows = bench.sizes.events, bench.sizes.batched_events, bench.sizes.bare_rows
     runs = [intake.measure_intake("SQLite", databases.sqlite_url(bench.scratch, "intake"), events)]
     batched = [intake.measure_batched_intake("SQLite", databases.sqlite_url(bench.scratch, "batched"),
-                                             events * 4)]
+                                             in_batches)]
     bare = [intake.bare_sqlite_inserts(bench.scratch, rows)]
     if bench.postgres:
         with databases.throwaway_postgres() as url:
             runs.append(intake.measure_intake("PostgreSQL", url, events))
             bare.append(intake.bare_postgres_inserts(url, rows))
         with databases.throwaway_postgres() as url:
-            batched.append(intake.measure_batched_intake("PostgreSQL", url, events * 4))
+            batched.append(intake.measure_batched_intake("PostgreSQL", url, in_batches))
     bench.results.intake, bench.results.bare_storage = runs, bare
     bench.results.batched_intake = batched
 
