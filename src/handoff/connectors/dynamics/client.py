@@ -70,7 +70,6 @@ from handoff.observability import outbound, record_status
 
 ANNOTATIONS = 'odata.include-annotations="*"'
 _RECORD_ERRORS = (DataError, RecordNotFound, PreconditionFailed)  # one record's fault
-DEFAULT_POOL = 16  # connections kept when the budget sets no concurrency
 
 
 
@@ -89,7 +88,7 @@ class DynamicsConnector:
                                          if settings.ca_file else True)
         self._limiter = AdaptiveLimiter(configured_budget(settings), system=self.system)  # learns from 429s
         self.budget = self._limiter.budget
-        pool = self.budget.concurrency or DEFAULT_POOL
+        pool = self.budget.concurrency  # Dataverse publishes one; a configured one is whole
         self._http = httpx.Client(
             verify=verify, timeout=settings.timeout, follow_redirects=False, trust_env=False,
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
