@@ -18,7 +18,7 @@ from benchmarks.targets import verdicts
 from benchmarks.throttling import ThrottleRun
 from benchmarks.transports import TransportRun
 from benchmarks.tryton import TrytonRun
-from benchmarks.twins import NETSUITE_UPSERT, CallCapacity
+from benchmarks.twins import CallCapacity, netsuite_put_capacity
 
 MARKER = "<!-- figures below are written by make bench -->"
 INTRO = f"""# Benchmarks
@@ -100,7 +100,7 @@ capacity* = 1 ÷ that CPU is the most it could serve. *Cores busy* show whether 
 the load generator (Python threads: one core at most) was the limit.
 """
     rows = [[c.twin, f"`{c.call}`", str(c.records), num(c.load.rate), num(c.load.rate * c.records),
-             f"{c.twin_cpu_ms_per_call:.2f}", num(1000 / c.twin_cpu_ms_per_call),
+             f"{c.twin_cpu_ms_per_call:.2f}", num_or_dash(c.one_core_capacity),
              f"{c.twin_cpu / c.load.seconds:.2f}", f"{c.load.generator_cores:.2f}"]
             for c in results.twins or []]
     return section("Twins' bare capacity", about, explain, table(
@@ -226,8 +226,7 @@ cores went: handoff's workers, each twin, the PostgreSQL server (all its process
 the whole machine (everything running on it, so a busy machine shows here; compare the
 load average above).
 """
-    put_rate = next((1000 / c.twin_cpu_ms_per_call for c in results.twins or []
-                     if c.call == NETSUITE_UPSERT), None)
+    put_rate = netsuite_put_capacity(results.twins)
     rows = [provisioning_row(run, put_rate) for run in results.provisioning or []]
     text = table(["database", "workers", "billing", "deals", "wall s", "work s", "deals/s",
                   "NetSuite calls/deal", "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",
@@ -246,7 +245,7 @@ def provisioning_row(run: ProvisioningRun, put_rate: float | None) -> list[str]:
             f"{run.working:.1f}",
             f"{run.rate:.1f}",
             f"{run.calls_per_deal('netsuite'):.2f}", f"{run.calls_per_deal('salesforce'):.3f}",
-            num(ceiling) if ceiling else "—", f"{100 * run.rate / ceiling:.0f} %" if ceiling else "—",
+            num_or_dash(ceiling), f"{100 * run.rate / ceiling:.0f} %" if ceiling else "—",
             *(f"{ms:.1f}" if (ms := run.cpu_ms_per_deal(part)) is not None else "—"
               for part in ("workers", "netsuite", "salesforce", "postgres", "machine"))]
 
@@ -313,3 +312,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def num(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def num_or_dash(value: float | None) -> str:
+    return "—" if value is None else num(value)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from benchmarks.twins import NETSUITE_UPSERT
+from benchmarks.twins import netsuite_put_capacity
 
 if TYPE_CHECKING:
     from benchmarks.report import Results
@@ -37,8 +37,7 @@ def intake(results: Results) -> Iterator[Verdict]:
 
 
 def provisioning(results: Results) -> Iterator[Verdict]:
-    put_rate = next((1000 / c.twin_cpu_ms_per_call for c in results.twins or []
-                     if c.call == NETSUITE_UPSERT), None)
+    put_rate = netsuite_put_capacity(results.twins)
     run = next((r for r in results.provisioning or []
                 if r.database == "SQLite" and r.workers == 1 and r.billing == "provisioning only"), None)
     if put_rate is None or run is None:

@@ -35,6 +35,17 @@ class CallCapacity:
     def twin_cpu_ms_per_call(self) -> float:
         return 1000 * self.twin_cpu / self.load.calls
 
+    @property
+    def one_core_capacity(self) -> float | None:
+        """Calls/s one core of the twin could serve; None when the run was too short for `/proc`'s
+        10 ms clock ticks to register any CPU (a quick run's handful of calls)."""
+        return 1 / (self.twin_cpu / self.load.calls) if self.twin_cpu > 0 else None
+
+
+def netsuite_put_capacity(capacities: list[CallCapacity] | None) -> float | None:
+    """The NetSuite twin's one-core capacity for the upsert: the provisioning ceiling's numerator."""
+    return next((c.one_core_capacity for c in capacities or [] if c.call == NETSUITE_UPSERT), None)
+
 
 def measure_twins(twins: Twins, upserts: int, collections: int,
                   records: int, patches: int) -> list[CallCapacity]:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from handoff.connectors.tryton.sandbox import TrytonProcess, TrytonSandboxInfo, server_version
-from handoff.connectors.tryton.sandbox_cache import cache_key, drop_stale_files, libpq_url
+from handoff.connectors.tryton.sandbox_cache import cache_key, drop_stale_files, libpq_url, server_config
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.connectors.tryton.rpc_support import TrytonRpc
 
@@ -169,6 +169,15 @@ def test_a_new_template_drops_the_files_of_older_keys(tmp_path: Path) -> None:
         (tmp_path / name).touch()
     drop_stale_files(tmp_path, "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:4] + ["old.lock"])
+
+
+def test_a_relative_cache_directory_is_written_absolute_for_trytond(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # trytond turns the path into a file: URI, where "cache/x" would mean "/cache/x"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cache").mkdir()
+    config = server_config(Path("cache"), "sqlite://").read_text().splitlines()
+    assert f"path = {tmp_path / 'cache'}" in config
 
 
 def _create_party(server: TrytonProcess, name: str) -> int:

@@ -60,7 +60,8 @@ def _tryton_distributions() -> Iterator[tuple[str, str]]:
 
 def server_config(directory: Path, database_uri: str, port: int | None = None) -> Path:
     """A trytond.conf for a database in `directory` (SQLite) or on a PostgreSQL server."""
-    lines = ["[database]", f"uri = {database_uri}", f"path = {directory}",
+    # absolute: trytond makes the SQLite path a file: URI, where a relative path means from /
+    lines = ["[database]", f"uri = {database_uri}", f"path = {directory.resolve()}",
              "list = False", "language = en",
              "[session]", "authentications = password",
              # One server process per database: no bus, and the cache is cleared by polling
