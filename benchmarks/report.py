@@ -164,12 +164,13 @@ def throttling_section(results: Results, explain: bool) -> str:
 in their own processes that enforce a vendor's limit. NetSuite: 32 threads upsert customers
 against a twin that admits 15 requests in flight and holds each 50 ms; *used* is the twin's
 mean requests in flight. HubSpot: 16 threads write deals back against the twin's rolling
-window, played as 19 per 1 s instead of 190 per 10 s so that a phase takes seconds; *used* is
+window, played as 190 per 1 s instead of 190 per 10 s so that a phase takes seconds; *used* is
 the window's time-averaged fill. With the budget equal to the limit no call should be
-answered 429. Mid-run each twin lowers its limit (15 → 5 in flight, 19 → 10 a second), as
+answered 429. Mid-run each twin lowers its limit (15 → 5 in flight, 190 → 100 a second), as
 another integration sharing the account would, unseen by handoff. The limiter learns the new
 limit from the 429s: it halves once per round trip, honours the wait it is given, and wins
-the limit back step by step, dwelling just under the level that was refused. *Just after the
+the limit back step by step, dwelling just under the level that was refused (for a window,
+the calls it admitted just before refusing one). *Just after the
 drop* counts the refusals while it learns (its utilisation still includes calls admitted
 under the old limit); *settled* shows what it keeps of the new limit and how often probing it
 draws a 429. Targets: ≥ 95 % of the budget, ≤ 1 % of calls answered 429.

@@ -9,9 +9,10 @@ are answered 429, and how the limiter adapts when the twin lowers its limit mid-
   connector's budget is NetSuite's published 15. Mid-run the twin lowers its cap to 5, as
   another integration taking 10 of the account's 15 would.
 - HubSpot: deal write-backs (one PATCH each) from 16 threads against the twin's rolling
-  window. HubSpot's 190 per 10 s is played as 19 per 1 s (the same rate, ten times shorter a
-  window) so that a phase takes seconds; the connector's budget is configured to match
-  (`[systems.hubspot.budget] requests = 19, window_seconds = 1`). Mid-run: 10 per 1 s.
+  window. HubSpot's 190 per 10 s is played as 190 per 1 s (the same calls a window, so the
+  limiter takes the same steps, in a window ten times shorter) so that a phase takes seconds;
+  the connector's budget is configured to match (`[systems.hubspot.budget] requests = 190,
+  window_seconds = 1`). Mid-run: 100 per 1 s.
 
 Utilisation is what the twin admitted over what it allows, averaged over the span's time:
 NetSuite's mean requests in flight (the time admitted requests spent in flight, from the twin)
@@ -44,7 +45,7 @@ from handoff.domain import Customer, ProvisioningStatus
 from handoff.errors import HandoffError, ThrottledError, TransientError
 
 NETSUITE_THREADS, NETSUITE_CAP, NETSUITE_LOWERED, HOLD_MS = 32, 15, 5, 50
-HUBSPOT_THREADS, HUBSPOT_LIMIT, HUBSPOT_LOWERED, HUBSPOT_WINDOW = 16, 19, 10, 1.0
+HUBSPOT_THREADS, HUBSPOT_LIMIT, HUBSPOT_LOWERED, HUBSPOT_WINDOW = 16, 190, 100, 1.0
 ADMITTED, THROTTLED, FAILED = "admitted", "throttled", "failed"
 
 
@@ -52,7 +53,7 @@ ADMITTED, THROTTLED, FAILED = "admitted", "throttled", "failed"
 class ThrottleRun:
     system: str       # "NetSuite" or "HubSpot"
     phase: str        # "steady", "just after the drop", "settled after the drop"
-    limit: str        # what the twin enforced meanwhile, e.g. "15 in flight", "19 per 1 s"
+    limit: str        # what the twin enforced meanwhile, e.g. "15 in flight", "190 per 1 s"
     calls: int        # calls the connector made that were answered in the span
     throttled: int    # of them answered 429
     failed: int       # of them with no usable answer (a dropped keep-alive connection, a 5xx)

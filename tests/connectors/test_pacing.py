@@ -170,6 +170,44 @@ def test_a_429_halves_the_rate_and_successes_win_it_back_up_to_the_budget() -> N
     assert pacer.requests.current == 10
 
 
+HUBSPOT_190 = RateBudget(requests=190, window_seconds=1.0, concurrency=None, source="vendor")
+
+
+def test_a_429_in_a_busy_window_dwells_under_what_the_system_admitted_not_under_the_old_rate() -> None:
+    clock = FakeClock()
+    pacer = limiter(HUBSPOT_190, clock, caution=4)
+    for _ in range(100):  # the system lets 100 through, then refuses: its limit is now 100
+        call(pacer)
+    refused(pacer)
+    assert pacer.requests is not None and pacer.requests.current == 95
+    for _ in range(95):
+        call(pacer)
+    assert pacer.requests.current == 100  # a step of 11 stops at what was admitted
+    for _ in range(100 * 4 - 1):
+        call(pacer)
+    assert pacer.requests.current == 100  # dwells there; the probe above is four times slower
+    call(pacer)
+    assert pacer.requests.current == 101
+
+
+def test_a_429_in_an_idle_window_says_nothing_of_the_level_and_the_climb_stops_under_the_old_rate() -> None:
+    clock = FakeClock()
+    pacer = limiter(HUBSPOT_190, clock, caution=4)
+    for _ in range(3):
+        call(pacer)
+    clock.now += 2.0  # the window is empty: the 429 was drawn by another client of the budget
+    refused(pacer)
+    assert pacer.requests is not None and pacer.requests.current == 95
+    for _ in range(95):
+        call(pacer)
+    assert pacer.requests.current == 95 + 11
+    while pacer.requests.current < 189:
+        call(pacer)
+    for _ in range(189 * 4 - 1):
+        call(pacer)
+    assert pacer.requests.current == 189  # just under the 190 that drew the 429
+
+
 DATAVERSE_LIKE = RateBudget(requests=6000, window_seconds=300.0, concurrency=52, source="vendor")
 
 

@@ -13,7 +13,12 @@ learns it from the answers instead:
   per limit's worth of successes (about one round trip for calls in flight, one window for
   requests), up to the budget; steps stop just under the level that drew the last 429, and
   the step onto it is taken `caution` times slower, so the limit dwells just under a lower
-  limit the system enforces instead of hitting it every few round trips.
+  limit the system enforces instead of hitting it every few round trips;
+- for the window, that level is measured where it can be: the calls the system admitted in
+  the window before refusing one are what it allows now. Taken as the level only when they
+  are at least what the cut leaves (the window was in use; a 429 drawn by another client of
+  the budget while this one was idle says nothing of the level). Without it, a step of a
+  sixteenth (11 of HubSpot's 190) would land above a lowered limit again and again.
 
 A call counts in the window from its start until `window_seconds` after it finished: the
 system stamped it in between, so handoff never counts fewer calls in its window than the
@@ -53,9 +58,12 @@ class AimdLimit:
         self._refused_at: int | None = None  # the level that drew the last 429
         self._successes = 0
 
-    def cut(self) -> None:
-        self._refused_at = self.current
-        self.current = max(1, math.floor(self.current * self._backoff))
+    def cut(self, admitted: int | None = None) -> None:
+        """Halve; `admitted`: what the system let through just before refusing, if known."""
+        lowered = max(1, math.floor(self.current * self._backoff))
+        measured = admitted is not None and lowered <= admitted < self.current
+        self._refused_at = admitted + 1 if measured else self.current
+        self.current = lowered
         self._successes = 0
 
     def count_success(self) -> None:
@@ -88,10 +96,12 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self._window = budget.window_seconds or 0.0
         self._finished: deque[float] = deque()  # when the calls still in the window finished
+        self._admitted: deque[float] = deque()  # when the successes among them finished
         self._resume_at = -math.inf             # Retry-After: no call starts before
         self._last_refusal: ThrottledError | None = None
         self._cuts = 0
         learnt_requests = self.requests if self._window <= LONGEST_LEARNT_WINDOW else None
+        self._learnt_requests = learnt_requests
         self._limits = tuple(limit for limit in (self.concurrency, learnt_requests) if limit)
         self._longest_sleep = longest_sleep
         self._clock, self._sleep = clock, sleep
@@ -143,7 +153,7 @@ class AdaptiveLimiter:
         with self._state:
             self.in_flight -= 1
             if self.requests:
-                self._finished.append(self._clock())
+                self._count_in_window(succeeded)
             if refusal is not None:
                 self._slow_down(cuts_when_started, refusal)
             elif succeeded:
@@ -155,14 +165,24 @@ class AdaptiveLimiter:
             else:
                 self._state.notify_all()
 
+    def _count_in_window(self, succeeded: bool) -> None:
+        now = self._clock()
+        self._finished.append(now)
+        if succeeded:
+            self._admitted.append(now)
+        while self._admitted and self._admitted[0] <= now - self._window:
+            self._admitted.popleft()
+
     def _slow_down(self, cuts_when_started: int, refusal: ThrottledError) -> None:
         resume_at = self._clock() + (refusal.retry_after or 0.0)
         if resume_at > self._resume_at:
             self._resume_at, self._last_refusal = resume_at, refusal
         if cuts_when_started == self._cuts:
             self._cuts += 1
-            for limit in self._limits:
-                limit.cut()
+            if self.concurrency:
+                self.concurrency.cut()
+            if self._learnt_requests:
+                self._learnt_requests.cut(admitted=len(self._admitted))
 
     def _speed_up(self) -> None:
         for limit in self._limits:
