@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from benchmarks.databases import sqlite_url
 from benchmarks.intake import BATCH, client_of, serving
 from benchmarks.load import THREADS, expect, hammer
-from benchmarks.progress import say
+from benchmarks.progress import say, ticking
 from benchmarks.provisioning import worker_env
 from benchmarks.rss import RssSampler
 from benchmarks.sandbox import BenchmarkFailed, Twins, check_exactly_once, reset, seed_won_deals
@@ -187,7 +187,11 @@ def _grow(feed: Feed, env: dict[str, str], rss: RssSampler) -> list[tuple[float,
         expect(http.post("/events", content=feed.body(i), headers=BATCH), 200)
         done.append((time.perf_counter(), feed.sizes[i]))
 
-    with serving({**env, "HANDOFF_RETENTION_EVERY": "0"}) as (pid, url):
+    def progress() -> str:
+        held = sum(size for _, size in list(done))
+        return f"    {held:,} of {sum(feed.sizes):,} events stored, RSS {rss.latest():.0f} MiB"
+
+    with serving({**env, "HANDOFF_RETENTION_EVERY": "0"}) as (pid, url), ticking(progress):
         rss.watch("serve", pid)
         started = time.perf_counter()
         hammer(post, len(feed.order), client_of(url))
@@ -219,11 +223,12 @@ def _rss_at(answered: list[tuple[float, int]], marks: Sequence[int], rss: RssSam
 
 
 def _drain(url: str) -> float:
-    started = time.perf_counter()
-    while (depth := _scalar(url, sa.select(sa.func.count()).select_from(reconcile_queue))) > 0:
-        if time.perf_counter() - started > DRAIN_TIMEOUT:
-            raise BenchmarkFailed(f"the worker left {depth} keys queued after {DRAIN_TIMEOUT:.0f} s")
-        time.sleep(0.5)
+    started, depth = time.perf_counter(), 0
+    with ticking(lambda: f"    the worker has {depth:,} keys queued"):
+        while (depth := _scalar(url, sa.select(sa.func.count()).select_from(reconcile_queue))) > 0:
+            if time.perf_counter() - started > DRAIN_TIMEOUT:
+                raise BenchmarkFailed(f"the worker left {depth} keys queued after {DRAIN_TIMEOUT:.0f} s")
+            time.sleep(0.5)
     return time.perf_counter() - started
 
 
@@ -250,11 +255,17 @@ def _retain(feed: Feed, tail: int, env: dict[str, str], rss: RssSampler, url: st
 
 
 def _until_pruned(url: str, last_grown: int, started: float) -> None:
-    while (oldest := _scalar(url, sa.select(sa.func.min(inbox_events.c.seq)))) is not None \
-            and oldest <= last_grown:
-        if time.perf_counter() - started > PRUNE_TIMEOUT:
-            raise BenchmarkFailed(f"retention left events of the growth stretch after {PRUNE_TIMEOUT:.0f} s")
-        time.sleep(0.5)
+    def progress() -> str:
+        left = _scalar(url, sa.select(sa.func.count()).where(inbox_events.c.seq <= last_grown))
+        return f"    retention: {left:,} of the growth stretch's {last_grown:,} events left"
+
+    with ticking(progress):
+        while (oldest := _scalar(url, sa.select(sa.func.min(inbox_events.c.seq)))) is not None \
+                and oldest <= last_grown:
+            if time.perf_counter() - started > PRUNE_TIMEOUT:
+                raise BenchmarkFailed(f"retention left events of the growth stretch after "
+                                      f"{PRUNE_TIMEOUT:.0f} s")
+            time.sleep(0.5)
 
 
 def _scalar(url: str, query: sa.Select[Any]) -> Any:

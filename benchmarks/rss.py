@@ -62,6 +62,10 @@ class RssSampler:
         self.history.append((time.perf_counter(), sum(now.values())))
         return now
 
+    def latest(self) -> float:
+        """All roles' memory at the last sample."""
+        return self.history[-1][1] if self.history else 0.0
+
     def at(self, moment: float) -> float | None:
         """All roles' memory at the last sample taken by `moment`."""
         before = [mib for taken, mib in self.history if taken <= moment]
