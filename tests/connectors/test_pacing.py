@@ -14,7 +14,7 @@ from handoff.config import load_settings
 from handoff.connectors.budget import NO_OVERRIDE, BudgetOverride, budget_override
 from handoff.connectors.hubspot.client import HubSpotConnector, configured_budget
 from handoff.connectors.hubspot.settings import HubSpotSettings
-from handoff.connectors.pacing_adaptive import AdaptiveLimiter
+from handoff.connectors.pacing_adaptive import AdaptiveLimiter, AimdLimit
 from handoff.connectors.ports import RateBudget
 from handoff.connectors.registry import SECRETS, connect_billing, connect_crm, connect_erp
 from handoff.errors import ConfigError, ThrottledError, TransientError
@@ -51,6 +51,11 @@ def throttled(retry_after: float | None = None) -> Callable[[], None]:
     def answer() -> None:
         raise ThrottledError("429 Too Many Requests", system="twin", retry_after=retry_after)
     return answer
+
+
+def succeed(pacer: AdaptiveLimiter, times: int) -> None:
+    for _ in range(times):
+        call(pacer)
 
 
 def refused(pacer: AdaptiveLimiter, retry_after: float | None = None) -> None:
@@ -130,16 +135,21 @@ def test_a_large_budget_is_won_back_in_steps_of_a_sixteenth_stopping_under_the_r
     clock = FakeClock()
     pacer = limiter(RateBudget(None, None, concurrency=190, source="test"), clock, caution=2)
     refused(pacer)
-    assert pacer.concurrency is not None and pacer.concurrency.current == 95
-    for _ in range(95):
-        call(pacer)
-    assert pacer.concurrency.current == 95 + 11
-    while pacer.concurrency.current < 189:
-        call(pacer)
-    assert pacer.concurrency.current == 189  # one under the 190 that drew the 429
-    for _ in range(189 * 2):
-        call(pacer)
+    assert pacer.concurrency is not None
+    climbs_by_sixteenths_to_just_under_190(pacer, pacer.concurrency, caution=2)
+    succeed(pacer, 189 * 2)
     assert pacer.concurrency.current == 190  # never above the budget
+
+
+def climbs_by_sixteenths_to_just_under_190(pacer: AdaptiveLimiter, limit: AimdLimit, caution: int) -> None:
+    """From 95, halved from a budget of 190 that drew the 429: steps of 11, then one under 190."""
+    assert limit.current == 95
+    succeed(pacer, 95)
+    assert limit.current == 95 + 11
+    while limit.current < 189:
+        call(pacer)
+    succeed(pacer, 189 * caution - 1)
+    assert limit.current == 189  # one under the 190 that drew the 429, dwelling there
 
 
 # --- the window ----------------------------------------------------------------------------
@@ -176,15 +186,12 @@ HUBSPOT_190 = RateBudget(requests=190, window_seconds=1.0, concurrency=None, sou
 def test_a_429_in_a_busy_window_dwells_under_what_the_system_admitted_not_under_the_old_rate() -> None:
     clock = FakeClock()
     pacer = limiter(HUBSPOT_190, clock, caution=4)
-    for _ in range(100):  # the system lets 100 through, then refuses: its limit is now 100
-        call(pacer)
+    succeed(pacer, 100)  # the system lets 100 through, then refuses: its limit is now 100
     refused(pacer)
     assert pacer.requests is not None and pacer.requests.current == 95
-    for _ in range(95):
-        call(pacer)
+    succeed(pacer, 95)
     assert pacer.requests.current == 100  # a step of 11 stops at what was admitted
-    for _ in range(100 * 4 - 1):
-        call(pacer)
+    succeed(pacer, 100 * 4 - 1)
     assert pacer.requests.current == 100  # dwells there; the probe above is four times slower
     call(pacer)
     assert pacer.requests.current == 101
@@ -193,19 +200,11 @@ def test_a_429_in_a_busy_window_dwells_under_what_the_system_admitted_not_under_
 def test_a_429_in_an_idle_window_says_nothing_of_the_level_and_the_climb_stops_under_the_old_rate() -> None:
     clock = FakeClock()
     pacer = limiter(HUBSPOT_190, clock, caution=4)
-    for _ in range(3):
-        call(pacer)
+    succeed(pacer, 3)
     clock.now += 2.0  # the window is empty: the 429 was drawn by another client of the budget
     refused(pacer)
-    assert pacer.requests is not None and pacer.requests.current == 95
-    for _ in range(95):
-        call(pacer)
-    assert pacer.requests.current == 95 + 11
-    while pacer.requests.current < 189:
-        call(pacer)
-    for _ in range(189 * 4 - 1):
-        call(pacer)
-    assert pacer.requests.current == 189  # just under the 190 that drew the 429
+    assert pacer.requests is not None
+    climbs_by_sixteenths_to_just_under_190(pacer, pacer.requests, caution=4)
 
 
 DATAVERSE_LIKE = RateBudget(requests=6000, window_seconds=300.0, concurrency=52, source="vendor")
