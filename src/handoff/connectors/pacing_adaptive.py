@@ -61,8 +61,10 @@ class AimdLimit:
     def cut(self, admitted: int | None = None) -> None:
         """Halve; `admitted`: what the system let through just before refusing, if known."""
         lowered = max(1, math.floor(self.current * self._backoff))
-        measured = admitted is not None and lowered <= admitted < self.current
-        self._refused_at = admitted + 1 if measured else self.current
+        if admitted is not None and lowered <= admitted < self.current:  # the window was in use
+            self._refused_at = admitted + 1
+        else:
+            self._refused_at = self.current
         self.current = lowered
         self._successes = 0
 
