@@ -6,6 +6,7 @@ httpx's CPU per call) drives handoff's intake, so that the generator is not the 
 from __future__ import annotations
 
 import itertools
+import ssl
 import statistics
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from handoff.connectors.keepalive import KeepAliveClient
 
@@ -34,14 +36,29 @@ class LeanResponse:
 
 
 class LeanClient:
-    """POSTs to one service over one keep-alive connection (per thread), httpx-style."""
+    """Calls one service over one keep-alive connection (per thread), httpx-style."""
 
-    def __init__(self, base_url: str) -> None:
-        self._http = KeepAliveClient(base_url.rstrip("/") + "/", max_idle=1)
+    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self._http = KeepAliveClient(base_url.rstrip("/") + "/", max_idle=1, ssl_context=ssl_context)
+        self._headers = headers or {}
+
+    def request(self, method: str, path: str, *, content: bytes | None = None, json: Any = None,
+                headers: dict[str, str] | None = None) -> LeanResponse:
+        sent = {**self._headers, **(headers or {})}
+        if json is not None:
+            content, sent["Content-Type"] = orjson.dumps(json), "application/json"
+        reply = self._http.request(method, path.lstrip("/"), body=content, headers=sent)
+        return LeanResponse(reply.status, reply.data, method, path)
 
     def post(self, path: str, *, content: bytes, headers: dict[str, str]) -> LeanResponse:
-        reply = self._http.request("POST", path.lstrip("/"), body=content, headers=headers)
-        return LeanResponse(reply.status, reply.data, "POST", path)
+        return self.request("POST", path, content=content, headers=headers)
+
+    def put(self, path: str, **kwargs: Any) -> LeanResponse:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> LeanResponse:
+        return self.request("PATCH", path, **kwargs)
 
     def __enter__(self) -> LeanClient:
         return self

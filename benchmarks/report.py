@@ -18,7 +18,7 @@ from benchmarks.targets import verdicts
 from benchmarks.throttling import ThrottleRun
 from benchmarks.transports import TransportRun
 from benchmarks.tryton import TrytonRun
-from benchmarks.twins import CallCapacity, netsuite_put_capacity
+from benchmarks.twins import CallCapacity, netsuite_put_rate
 
 MARKER = "<!-- figures below are written by make bench -->"
 INTRO = f"""# Benchmarks
@@ -93,11 +93,13 @@ def machine_section(m: Machine) -> str:
 
 
 def twins_section(results: Results, explain: bool) -> str:
-    about = f"""A plain client ({THREADS} threads, one keep-alive `httpx.Client` each) makes the calls handoff
-makes, with nothing of handoff in between. *Twin CPU* is the twin process's user + system
-time per call (from `/proc`); each twin is one process on one event loop, so *one-core
-capacity* = 1 ÷ that CPU is the most it could serve. *Cores busy* show whether the twin or
-the load generator (Python threads: one core at most) was the limit.
+    about = f"""A plain client ({THREADS} threads, each with a keep-alive connection of handoff's own
+HTTP client, which sends a request in one write as handoff's connectors do) makes the calls
+handoff makes, with nothing of handoff in between. *Twin CPU* is the twin process's user +
+system time per call (from `/proc`); each twin is one process on one event loop, so
+*one-core capacity* = 1 ÷ that CPU is the most it could serve. *Cores busy* show whether the
+twin or the load generator (Python threads: one core at most) was the limit; with a generator
+at a fraction of a core, the twin's calls/s are its bare rate.
 """
     rows = [[c.twin, f"`{c.call}`", str(c.records), num(c.load.rate), num(c.load.rate * c.records),
              f"{c.twin_cpu_ms_per_call:.2f}", num_or_dash(c.one_core_capacity),
@@ -220,14 +222,13 @@ def provisioning_section(results: Results, explain: bool) -> str:
 and that written back too); *wall s* is from the workers' start to the last
 exit, start-up included. Afterwards NetSuite must hold exactly one customer and
 one project per deal and every CRM deal its project id, or the run fails. *Calls/deal* count
-the requests each twin served. *Ceiling* = the NetSuite twin's one-core capacity for PUT
-above (1 ÷ its CPU per call: a Python load generator saturates its own core first, so the
-rate it measures is no ceiling) ÷ NetSuite calls per deal. *CPU ms/deal* shows where the
+the requests each twin served. *Ceiling* = the NetSuite twin's bare rate for PUT above
+(calls/s, the twin the limit) ÷ NetSuite calls per deal. *CPU ms/deal* shows where the
 cores went: handoff's workers, each twin, the PostgreSQL server (all its processes), and
 the whole machine (everything running on it, so a busy machine shows here; compare the
 load average above).
 """
-    put_rate = netsuite_put_capacity(results.twins)
+    put_rate = netsuite_put_rate(results.twins)
     rows = [provisioning_row(run, put_rate) for run in results.provisioning or []]
     text = table(["database", "workers", "billing", "deals", "wall s", "work s", "deals/s",
                   "NetSuite calls/deal", "Salesforce calls/deal", "ceiling deals/s", "% of ceiling",

@@ -4,6 +4,7 @@ seeded with won deals, counted, and checked for exactly one project per deal."""
 from __future__ import annotations
 
 import random
+import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 
 from benchmarks.cpu import process_seconds
+from benchmarks.load import LeanClient
 from handoff.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from handoff.connectors.twin_process import TwinProcess
 from handoff.demo.scenario import BILLING, Deal, Fate, deliveries, seed_crm
@@ -44,6 +46,14 @@ def api_client(twin: TwinProcess) -> httpx.Client:
     token = SESSION_ID if twin.system == "salesforce" else NETSUITE_TOKEN
     return httpx.Client(base_url=twin.base_url, verify=twin.verify, timeout=30.0,
                         headers={"Authorization": f"Bearer {token}"})
+
+
+def lean_api_client(twin: TwinProcess) -> LeanClient:
+    """The same on handoff's own keep-alive client: one write a request, as handoff's
+    connectors send them, and little enough CPU that the twin, not the generator, is measured."""
+    token = SESSION_ID if twin.system == "salesforce" else NETSUITE_TOKEN
+    context = twin.verify if isinstance(twin.verify, ssl.SSLContext) else None
+    return LeanClient(twin.base_url, headers={"Authorization": f"Bearer {token}"}, ssl_context=context)
 
 
 def reset(*twins: TwinProcess) -> None:

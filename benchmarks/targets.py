@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from benchmarks.twins import netsuite_put_capacity
+from benchmarks.twins import netsuite_put_rate
 
 if TYPE_CHECKING:
     from benchmarks.report import Results
@@ -37,7 +37,7 @@ def intake(results: Results) -> Iterator[Verdict]:
 
 
 def provisioning(results: Results) -> Iterator[Verdict]:
-    put_rate = netsuite_put_capacity(results.twins)
+    put_rate = netsuite_put_rate(results.twins)
     run = next((r for r in results.provisioning or []
                 if r.database == "SQLite" and r.workers == 1 and r.billing == "provisioning only"), None)
     if put_rate is None or run is None:

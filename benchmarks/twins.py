@@ -6,12 +6,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import httpx
 import orjson
 
-from benchmarks.load import THREADS, Call, Load, expect, hammer
+from benchmarks.load import THREADS, Call, LeanClient, Load, expect, hammer
 from benchmarks.progress import say
-from benchmarks.sandbox import Twins, api_client, reset, seed_won_deals, twin_cpu
+from benchmarks.sandbox import Twins, lean_api_client, reset, seed_won_deals, twin_cpu
 from handoff.connectors.ports import CrmStatusUpdate
 from handoff.connectors.salesforce.mapping import write_back_fields
 from handoff.connectors.twin_process import TwinProcess
@@ -42,9 +41,9 @@ class CallCapacity:
         return 1 / (self.twin_cpu / self.load.calls) if self.twin_cpu > 0 else None
 
 
-def netsuite_put_capacity(capacities: list[CallCapacity] | None) -> float | None:
-    """The NetSuite twin's one-core capacity for the upsert: the provisioning ceiling's numerator."""
-    return next((c.one_core_capacity for c in capacities or [] if c.call == NETSUITE_UPSERT), None)
+def netsuite_put_rate(capacities: list[CallCapacity] | None) -> float | None:
+    """The NetSuite twin's bare rate for the upsert: the provisioning ceiling's numerator."""
+    return next((c.load.rate for c in capacities or [] if c.call == NETSUITE_UPSERT), None)
 
 
 def measure_twins(twins: Twins, upserts: int, collections: int,
@@ -65,14 +64,14 @@ def measure_twins(twins: Twins, upserts: int, collections: int,
 def measure(twin: TwinProcess, call: str, records: int, count: int, make: Call) -> CallCapacity:
     say(f"  {twin.system}: {count} × {call} over {THREADS} threads")
     cpu = twin_cpu(twin)
-    load = hammer(make, count, lambda: api_client(twin))
+    load = hammer(make, count, lambda: lean_api_client(twin))
     result = CallCapacity(twin.system, call, records, load, twin_cpu(twin) - cpu)
     say(f"    {load.rate:,.0f} calls/s, twin {result.twin_cpu_ms_per_call:.2f} ms CPU per call, "
         f"load generator {load.generator_cores:.2f} cores busy")
     return result
 
 
-def netsuite_upsert(http: httpx.Client, i: int) -> None:
+def netsuite_upsert(http: LeanClient, i: int) -> None:
     body = {"companyName": f"Bench customer {i}", "subsidiary": {"id": "1"}, "currency": {"id": "1"}}
     expect(http.put(f"/services/rest/record/v1/customer/eid:bench-{i}", json=body), 204)
 
@@ -84,7 +83,7 @@ def status_fields(opportunity_id: str, i: int) -> dict[str, object]:
 
 
 def collection_update(ids: list[str]) -> Call:
-    def call(http: httpx.Client, i: int) -> None:
+    def call(http: LeanClient, i: int) -> None:
         records = [{"attributes": {"type": "Opportunity"}, "id": o} | status_fields(o, i) for o in ids]
         response = http.patch("/services/data/v59.0/composite/sobjects",
                               content=orjson.dumps({"allOrNone": False, "records": records}),
@@ -96,7 +95,7 @@ def collection_update(ids: list[str]) -> Call:
 
 
 def single_update(ids: list[str]) -> Call:
-    def call(http: httpx.Client, i: int) -> None:
+    def call(http: LeanClient, i: int) -> None:
         opportunity_id = ids[i % len(ids)]
         expect(http.patch(f"/services/data/v59.0/sobjects/Opportunity/{opportunity_id}",
                           json=status_fields(opportunity_id, i)), 204)
