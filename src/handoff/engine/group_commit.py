@@ -21,7 +21,6 @@ from typing import Any
 from handoff.engine.clock import utcnow
 from handoff.engine.inbox_store import Parsed, Result, store_parsed
 from handoff.store.db import Database
-from handoff.store.statistics import GrowthAnalyzer
 
 log = logging.getLogger("handoff.intake")
 
@@ -43,7 +42,6 @@ class GroupCommit:
         self._waiting: queue.SimpleQueue[_Submission] = queue.SimpleQueue()
         self._started = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.statistics = GrowthAnalyzer(db)  # a new PostgreSQL plans well from its first events
         self.groups = 0  # transactions committed: with `events`, says how well requests group
         self.events = 0
 
@@ -103,7 +101,6 @@ class GroupCommit:
             return
         self.groups += 1
         self.events += len(results)
-        self.statistics.stored(len(results))
         answers, start = [], 0
         for submission in group:
             answers.append(results[start:start + len(submission.events)])

@@ -103,7 +103,9 @@ def store_parsed(db: Database, events: Sequence[Parsed], now: datetime) -> list[
     for attempt in range(3):
         try:
             with db.transaction() as conn:
-                return store_events(conn, events, now)
+                results = store_events(conn, events, now)
+            db.statistics.stored(len(events))
+            return results
         except IntegrityError:
             if attempt == 2:  # a concurrent twin won the race twice: odd
                 raise

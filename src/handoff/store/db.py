@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from handoff.errors import StoreError
+from handoff.store.statistics import GrowthAnalyzer
 
 DEFAULT_URL = "sqlite:///.handoff/handoff.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,6 +31,7 @@ class Database:
         # SQLite has one writer at a time. Threads of one process queue on this lock, which
         # wakes the next at once, instead of sleeping in SQLite's busy handler.
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self.statistics = GrowthAnalyzer(engine)  # a new PostgreSQL plans well from its first events
 
     @property
     def is_postgres(self) -> bool:
